@@ -60,21 +60,25 @@ func ParseCertificates(data, password []byte) ([]*x509.Certificate, crypto.Priva
 	if len(certs) == 0 {
 		return nil, nil, errors.New("ParseCertificates: the data holds a private key but no certificate; add the certificate (PEM \"CERTIFICATE\" block) to the file")
 	}
-	signer := -1
+	ordered, err := signerFirst(certs, &rsaKey.PublicKey)
+	if err != nil {
+		return nil, nil, fmt.Errorf("ParseCertificates: %w", err)
+	}
+	return ordered, rsaKey, nil
+}
+
+// signerFirst returns certs with the certificate of pub first and the others
+// after it in their order, or an error when none is pub's.
+func signerFirst(certs []*x509.Certificate, pub *rsa.PublicKey) ([]*x509.Certificate, error) {
 	for i, c := range certs {
-		if pub, ok := c.PublicKey.(*rsa.PublicKey); ok && pub.Equal(rsaKey.Public()) {
-			signer = i
-			break
+		if p, ok := c.PublicKey.(*rsa.PublicKey); ok && p.Equal(pub) {
+			ordered := make([]*x509.Certificate, 0, len(certs))
+			ordered = append(ordered, c)
+			ordered = append(ordered, certs[:i]...)
+			return append(ordered, certs[i+1:]...), nil
 		}
 	}
-	if signer < 0 {
-		return nil, nil, fmt.Errorf("ParseCertificates: none of the %d certificates matches the private key; put the certificate issued for this key in the file", len(certs))
-	}
-	ordered := make([]*x509.Certificate, 0, len(certs))
-	ordered = append(ordered, certs[signer])
-	ordered = append(ordered, certs[:signer]...)
-	ordered = append(ordered, certs[signer+1:]...)
-	return ordered, rsaKey, nil
+	return nil, fmt.Errorf("none of the %d certificates matches the private key; put the certificate issued for this key in the file", len(certs))
 }
 
 func keyKind(key crypto.PrivateKey) string {

@@ -31,6 +31,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/azcred/azcred/internal/clock"
 	"github.com/azcred/azcred/internal/env"
 )
 
@@ -138,6 +139,10 @@ type ClientOptions struct {
 	// identity it used, retries, refreshes. Records never contain secrets or
 	// tokens. Default: discard.
 	Logger *slog.Logger
+
+	// Seams for tests in this package: the environment and the clock.
+	getenv env.Getenv
+	clock  clock.Clock
 }
 
 // RetryOptions sets how a credential retries a request that failed in a way
