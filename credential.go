@@ -162,8 +162,7 @@ type RetryOptions struct {
 	// an error that says so. Default: the source's (60 s for Entra ID).
 	MaxRetryDelay time.Duration
 
-	// TryTimeout bounds one try when the caller's context has no deadline.
-	// Default: the source's.
+	// TryTimeout bounds one try. Default: the source's (30 s for Entra ID).
 	TryTimeout time.Duration
 }
 

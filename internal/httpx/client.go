@@ -195,7 +195,10 @@ func (c *Client) Do(ctx context.Context, req *Request) (*Response, error) {
 
 // once makes one try and reads its whole body through the size limit.
 func (c *Client) once(ctx context.Context, method string, u *url.URL, req *Request, id string) (*Response, error) {
-	if _, ok := ctx.Deadline(); !ok && c.policy.TryTimeout > 0 {
+	// Each try is bounded even when ctx has a deadline of its own: a shared
+	// fetch runs under a generous backstop deadline, and the source's
+	// per-try bound is what keeps one hung connection from using it all.
+	if c.policy.TryTimeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, c.policy.TryTimeout)
 		defer cancel()

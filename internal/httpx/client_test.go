@@ -437,7 +437,7 @@ func TestDoStopsWhenTheContextEnds(t *testing.T) {
 	assert.Equal(t, 0, fake.Timers())
 }
 
-func TestDoBoundsEachTryWhenTheContextHasNoDeadline(t *testing.T) {
+func TestDoBoundsEachTry(t *testing.T) {
 	t.Parallel()
 	var hits atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -453,6 +453,20 @@ func TestDoBoundsEachTryWhenTheContextHasNoDeadline(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "ok", string(resp.Body))
 	assert.Equal(t, 2, resp.Tries)
+}
+
+func TestDoBoundsEachTryUnderALongerContextDeadline(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-r.Context().Done() // hang until the client gives up
+	}))
+	defer srv.Close()
+	c, _ := newTestClient(srv, Options{Retry: Policy{MaxRetries: -1, TryTimeout: 50 * time.Millisecond}})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+	defer cancel()
+	_, err := c.Do(ctx, &Request{URL: srv.URL})
+	require.Error(t, err)
+	assert.ErrorIs(t, err, context.DeadlineExceeded, "the try's own bound ended it, not the hour-long deadline")
 }
 
 func TestDoDoesNotRetryCertificateFailures(t *testing.T) {

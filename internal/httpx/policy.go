@@ -19,15 +19,15 @@ type Policy struct {
 	// Retry-After) to wait longer ends the retries with a
 	// *RetryAfterTooLongError. Negative means no cap.
 	MaxRetryDelay time.Duration
-	// TryTimeout bounds each try, applied only when the caller's context has
-	// no deadline. Negative means no per-try bound.
+	// TryTimeout bounds each try; a context deadline that comes sooner
+	// still applies. Negative means no per-try bound.
 	TryTimeout time.Duration
 }
 
 // EntraDefaults is the retry policy of requests to Microsoft Entra ID and
 // of sources with no rules of their own: 3 retries (4 tries), 800 ms base
 // delay, 60 s maximum delay (as in the Azure SDKs), and a 30 s per-try bound
-// (MSAL's request timeout) when the caller's context has no deadline.
+// (MSAL's request timeout).
 var EntraDefaults = Policy{
 	MaxRetries:    3,
 	RetryDelay:    800 * time.Millisecond,
