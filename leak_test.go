@@ -45,7 +45,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 		"Entra error echoing secrets": ptr(echo(http.StatusBadRequest, fmt.Sprintf(
 			`{"error":"invalid_client","error_description":"AADSTS7000215: got %s %s %s %s","error_codes":[7000215],"correlation_id":"c"}`,
 			leakSecret, leakPassword, leakAssertion, leakUserToken))),
-		"HTML echoing secrets": ptr(echo(http.StatusForbidden, "<html>client_secret="+leakSecret+"&password="+leakPassword+"&client_assertion="+leakAssertion+"&assertion="+leakUserToken+"</html>")),
+		"HTML echoing secrets":                       ptr(echo(http.StatusForbidden, "<html>client_secret="+leakSecret+"&password="+leakPassword+"&client_assertion="+leakAssertion+"&assertion="+leakUserToken+"</html>")),
 		"5xx echoing secrets, retried to exhaustion": ptr(echo(http.StatusServiceUnavailable, "upstream said "+leakSecret+" "+leakPassword+" "+leakUserToken)),
 		"200 with a body that is not a token":        ptr(echo(http.StatusOK, `{"access_token":"`+leakSecret+`","expires_in":"soon"}`)),
 		"throttled beyond MaxRetryDelay":             {Status: http.StatusTooManyRequests, Count: 10, Header: http.Header{"Retry-After": {"86400"}}, Body: []byte(leakPassword)},
