@@ -30,6 +30,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/azcred/azcred/internal/clock"
 	"github.com/azcred/azcred/internal/env"
@@ -484,7 +485,7 @@ func newTenantPolicy(credential, configured string, allowed []string, getenv env
 
 // resolve returns the tenant a request for requested goes to. An empty
 // result means "the source's default tenant" (developer tools).
-func (p tenantPolicy) resolve(requested string) (string, error) {
+func (p *tenantPolicy) resolve(requested string) (string, error) {
 	if requested == "" || p.disableMulti {
 		return p.configured, nil
 	}
@@ -503,7 +504,8 @@ func (p tenantPolicy) resolve(requested string) (string, error) {
 // Scopes.
 
 // validateScopes checks a request's scopes: at least one, none empty, each
-// printable ASCII without spaces or characters a URI cannot hold.
+// printable ASCII without spaces or characters a URI cannot hold. It runs on
+// every GetToken, so it checks bytes against a table.
 func validateScopes(credential string, scopes []string) error {
 	if len(scopes) == 0 {
 		return fmt.Errorf("%s: GetToken needs at least one scope, such as \"https://management.azure.com/.default\"", credential)
@@ -512,14 +514,24 @@ func validateScopes(credential string, scopes []string) error {
 		if s == "" {
 			return fmt.Errorf("%s: a scope is empty; give scopes such as \"https://management.azure.com/.default\"", credential)
 		}
-		for _, r := range s {
-			if r <= ' ' || r > '~' || strings.ContainsRune("\"<>\\^`{|}", r) {
+		for i := 0; i < len(s); i++ {
+			if !scopeByte[s[i]] {
+				r, _ := utf8.DecodeRuneInString(s[i:])
 				return fmt.Errorf("%s: the scope %q contains %q, which a scope cannot contain; give scopes such as \"https://management.azure.com/.default\"", credential, s, r)
 			}
 		}
 	}
 	return nil
 }
+
+// scopeByte marks the bytes a scope may contain: printable ASCII but space
+// and "<>\\^`{|}.
+var scopeByte = func() (t [256]bool) {
+	for b := '!'; b <= '~'; b++ {
+		t[b] = !strings.ContainsRune("\"<>\\^`{|}", b)
+	}
+	return t
+}()
 
 // Redaction.
 

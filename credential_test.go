@@ -150,7 +150,8 @@ func TestTenantRule(t *testing.T) {
 
 	t.Run("refusal says what to do", func(t *testing.T) {
 		t.Parallel()
-		_, err := newTenantPolicy("ClientSecretCredential", home, nil, envMap()).resolve(other)
+		p := newTenantPolicy("ClientSecretCredential", home, nil, envMap())
+		_, err := p.resolve(other)
 		require.Error(t, err)
 		assert.Contains(t, err.Error(), other)
 		assert.Contains(t, err.Error(), "AdditionallyAllowedTenants")

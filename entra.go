@@ -101,16 +101,17 @@ func newEntraClient(cfg entraConfig) (*entraClient, error) {
 	return c, nil
 }
 
-// getToken is the GetToken of every Entra ID credential: validate, apply the
-// tenant rule, and ask the cache engine. A cached token costs no lock and,
-// for one scope, no allocation.
+// getToken is the GetToken of every Entra ID credential: apply the tenant
+// rule and ask the cache engine. A cached token costs no lock and, for one
+// scope, no allocation. Scopes are validated in fetch: the cache only ever
+// holds tokens for scopes that passed, so a hit needs no second check.
 func (c *entraClient) getToken(ctx context.Context, opts TokenRequestOptions) (AccessToken, error) {
-	if err := validateScopes(c.name, opts.Scopes); err != nil {
-		return AccessToken{}, err
-	}
-	tenant, err := c.tenants.resolve(opts.TenantID)
-	if err != nil {
-		return AccessToken{}, err
+	tenant := c.tenants.configured
+	if opts.TenantID != "" {
+		var err error
+		if tenant, err = c.tenants.resolve(opts.TenantID); err != nil {
+			return AccessToken{}, err
+		}
 	}
 	t, err := c.engine.Get(ctx, cache.Request{Scopes: opts.Scopes, TenantID: tenant, Claims: opts.Claims, EnableCAE: opts.EnableCAE})
 	if err != nil {
@@ -121,6 +122,9 @@ func (c *entraClient) getToken(ctx context.Context, opts TokenRequestOptions) (A
 
 // fetch is the cache engine's FetchFunc: one token request.
 func (c *entraClient) fetch(ctx context.Context, r cache.Request) (cache.Token, error) {
+	if err := validateScopes(c.name, r.Scopes); err != nil {
+		return cache.Token{}, err
+	}
 	endpoint, err := oauth.TokenEndpoint(c.host, r.TenantID, c.region)
 	if err != nil {
 		return cache.Token{}, NewAuthenticationFailedError(c.name, "cannot build the token endpoint", err)
