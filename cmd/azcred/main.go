@@ -1,0 +1,62 @@
+// Command azcred works with Azure credentials from the command line.
+//
+//	azcred demo        get tokens from a built-in local Entra ID emulator and show them (no Azure needed)
+//	azcred help        show this help
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+)
+
+const usage = `usage: azcred <command>
+
+commands:
+  demo    start a local Entra ID emulator, get tokens from it with
+          ClientSecretCredential and ClientCertificateCredential, and show
+          what they contain (never the tokens themselves). No Azure needed.
+  help    show this help
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run executes one command and returns the process's exit code: 0 on
+// success, 1 when the command failed, 2 for a usage error.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "demo":
+		if len(args) > 1 {
+			fmt.Fprintf(stderr, "azcred demo takes no arguments (got %q)\n", args[1:])
+			return 2
+		}
+		err = demo(ctx, stdout)
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "azcred: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	if err != nil {
+		if errors.Is(err, context.Canceled) {
+			fmt.Fprintln(stderr, "azcred: interrupted")
+		} else {
+			fmt.Fprintf(stderr, "azcred %s: %v\n", args[0], err)
+		}
+		return 1
+	}
+	return 0
+}
