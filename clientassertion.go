@@ -83,4 +83,6 @@ func (c ClientAssertionCredential) GoString() string { return c.desc.String() }
 // LogValue implements [slog.LogValuer].
 func (c ClientAssertionCredential) LogValue() slog.Value { return c.desc.LogValue() }
 
+func (ClientAssertionCredential) credentialName() string { return credNameAssertion }
+
 var _ TokenCredential = (*ClientAssertionCredential)(nil)

@@ -153,4 +153,6 @@ func newCertificateAuth(credential string, certs []*x509.Certificate, key crypto
 	return auth, hex.EncodeToString(sum[:]), nil
 }
 
+func (ClientCertificateCredential) credentialName() string { return credNameCertificate }
+
 var _ TokenCredential = (*ClientCertificateCredential)(nil)

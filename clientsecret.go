@@ -81,4 +81,6 @@ func (c ClientSecretCredential) GoString() string { return c.desc.String() }
 // LogValue implements [slog.LogValuer] without the secret.
 func (c ClientSecretCredential) LogValue() slog.Value { return c.desc.LogValue() }
 
+func (ClientSecretCredential) credentialName() string { return credNameSecret }
+
 var _ TokenCredential = (*ClientSecretCredential)(nil)

@@ -141,4 +141,6 @@ func (c OnBehalfOfCredential) GoString() string { return c.desc.String() }
 // LogValue implements [slog.LogValuer] without secrets.
 func (c OnBehalfOfCredential) LogValue() slog.Value { return c.desc.LogValue() }
 
+func (OnBehalfOfCredential) credentialName() string { return credNameOBO }
+
 var _ TokenCredential = (*OnBehalfOfCredential)(nil)

@@ -89,4 +89,6 @@ func (c UsernamePasswordCredential) GoString() string { return c.desc.String() }
 // LogValue implements [slog.LogValuer] without the password.
 func (c UsernamePasswordCredential) LogValue() slog.Value { return c.desc.LogValue() }
 
+func (UsernamePasswordCredential) credentialName() string { return credNameUsernamePassword }
+
 var _ TokenCredential = (*UsernamePasswordCredential)(nil)

@@ -1,0 +1,393 @@
+package azcred
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/azcred/azcred/internal/jwtx"
+)
+
+// fakeSource is a chain source with a fixed answer that counts its calls and
+// can hold every call until released.
+type fakeSource struct {
+	name    string
+	outcome Outcome
+	token   string
+	calls   atomic.Int32
+	started chan struct{} // closed at the first call, when non-nil
+	release chan struct{} // calls wait for it, when non-nil
+	once    sync.Once
+}
+
+func newFakeSource(name string, o Outcome) *fakeSource {
+	return &fakeSource{name: name, outcome: o, token: "token-of-" + name}
+}
+
+func (f *fakeSource) GetToken(ctx context.Context, _ TokenRequestOptions) (AccessToken, error) {
+	f.calls.Add(1)
+	if f.started != nil {
+		f.once.Do(func() { close(f.started) })
+	}
+	if f.release != nil {
+		select {
+		case <-f.release:
+		case <-ctx.Done():
+			return AccessToken{}, ctx.Err()
+		}
+	}
+	switch f.outcome {
+	case OutcomeUnavailable:
+		return AccessToken{}, NewCredentialUnavailableError(f.name, "not set up here", nil)
+	case OutcomeFailed:
+		return AccessToken{}, NewAuthenticationFailedError(f.name, "refused", nil)
+	}
+	return AccessToken{Token: f.token, ExpiresOn: time.Now().Add(time.Hour)}, nil
+}
+
+func (f *fakeSource) credentialName() string { return f.name }
+
+func chainOf(probe bool, fakes ...*fakeSource) *ChainedTokenCredential {
+	sources := make([]chainSource, len(fakes))
+	for i, f := range fakes {
+		sources[i] = chainSource{name: f.name, cred: f, speculative: true}
+	}
+	return newChain("TestChain", sources, false, probe, discardLogger, nil)
+}
+
+func TestChainSemantics(t *testing.T) {
+	t.Parallel()
+	outcomes := []Outcome{OutcomeUnavailable, OutcomeFailed, OutcomeSucceeded}
+	// Every combination of three sources' outcomes, in both modes.
+	for _, a := range outcomes {
+		for _, b := range outcomes {
+			for _, c := range outcomes {
+				combo := []Outcome{a, b, c}
+				// The sequential walk's expected result.
+				decided, want := -1, "unavailable"
+				for i, o := range combo {
+					if o == OutcomeUnavailable {
+						continue
+					}
+					decided = i
+					want = o.String()
+					break
+				}
+				for _, probe := range []bool{false, true} {
+					name := fmt.Sprintf("%v/%v/%v probe=%v", a, b, c, probe)
+					t.Run(name, func(t *testing.T) {
+						t.Parallel()
+						fakes := []*fakeSource{newFakeSource("A", a), newFakeSource("B", b), newFakeSource("C", c)}
+						chain := chainOf(probe, fakes...)
+						tok, err := chain.GetToken(context.Background(), armRequest)
+						chain.waitProbes()
+						switch want {
+						case "succeeded":
+							require.NoError(t, err)
+							assert.Equal(t, "token-of-"+fakes[decided].name, tok.Token)
+							src, ok := chain.Resolved()
+							assert.True(t, ok)
+							assert.Equal(t, fakes[decided].name, src)
+						case "failed":
+							var af *AuthenticationFailedError
+							require.ErrorAs(t, err, &af)
+							assert.Equal(t, fakes[decided].name, af.Credential)
+							assert.False(t, isUnavailable(err), "a chain that stopped on a failure is not unavailable")
+						case "unavailable":
+							var u *CredentialUnavailableError
+							require.ErrorAs(t, err, &u)
+							assert.Equal(t, "TestChain", u.Credential)
+							var af *AuthenticationFailedError
+							assert.False(t, errors.As(err, &af))
+						}
+						if err != nil {
+							var ce *ChainError
+							require.ErrorAs(t, err, &ce)
+							attempts := ce.Attempts()
+							wantN := 3
+							if decided >= 0 {
+								wantN = decided + 1
+							}
+							require.Len(t, attempts, wantN)
+							for i, at := range attempts {
+								assert.Equal(t, fakes[i].name, at.Source)
+								assert.Equal(t, combo[i], at.Outcome)
+							}
+						}
+						// Which sources ran: sequentially, only those up to the
+						// decision; with probing, all of them.
+						for i, f := range fakes {
+							ran := f.calls.Load() == 1
+							if probe {
+								assert.True(t, ran, "probing starts every source (%s)", f.name)
+							} else {
+								assert.Equal(t, decided < 0 || i <= decided, ran, "source %s ran", f.name)
+							}
+						}
+					})
+				}
+			}
+		}
+	}
+}
+
+func TestChainProbesRunConcurrentlyAndTheInOrderWinnerWins(t *testing.T) {
+	t.Parallel()
+	a := newFakeSource("A", OutcomeUnavailable)
+	b := newFakeSource("B", OutcomeSucceeded)
+	c := newFakeSource("C", OutcomeSucceeded)
+	for _, f := range []*fakeSource{a, b, c} {
+		f.started, f.release = make(chan struct{}), make(chan struct{})
+	}
+	chain := chainOf(true, a, b, c)
+	type res struct {
+		tok AccessToken
+		err error
+	}
+	done := make(chan res, 1)
+	go func() {
+		tok, err := chain.GetToken(context.Background(), armRequest)
+		done <- res{tok, err}
+	}()
+	// All three have started before any is released: they ran concurrently.
+	<-a.started
+	<-b.started
+	<-c.started
+	// Finish out of order: the later source first; the winner must still be
+	// the first in order that succeeds.
+	close(c.release)
+	select {
+	case <-done:
+		t.Fatal("decided before the earlier sources answered")
+	default:
+	}
+	close(b.release)
+	select {
+	case <-done:
+		t.Fatal("decided before the first source answered")
+	default:
+	}
+	close(a.release)
+	r := <-done
+	require.NoError(t, r.err)
+	assert.Equal(t, "token-of-B", r.tok.Token)
+	chain.waitProbes()
+	name, _ := chain.Resolved()
+	assert.Equal(t, "B", name)
+}
+
+func TestChainDecisionCancelsLaterProbes(t *testing.T) {
+	t.Parallel()
+	a := newFakeSource("A", OutcomeSucceeded)
+	b := newFakeSource("B", OutcomeSucceeded)
+	b.started, b.release = make(chan struct{}), make(chan struct{}) // never released
+	chain := chainOf(true, a, b)
+	tok, err := chain.GetToken(context.Background(), armRequest)
+	require.NoError(t, err)
+	assert.Equal(t, "token-of-A", tok.Token)
+	chain.waitProbes() // returns only because B's context was cancelled
+}
+
+func TestChainNonSpeculativeSourceNeverStartedEarly(t *testing.T) {
+	t.Parallel()
+	a := newFakeSource("A", OutcomeSucceeded)
+	interactive := newFakeSource("Interactive", OutcomeSucceeded)
+	chain := newChain("TestChain", []chainSource{
+		{name: "A", cred: a, speculative: true},
+		{name: "Interactive", cred: interactive},
+	}, false, true, discardLogger, nil)
+	_, err := chain.GetToken(context.Background(), armRequest)
+	require.NoError(t, err)
+	chain.waitProbes()
+	assert.Equal(t, int32(0), interactive.calls.Load())
+
+	// It runs, in order, when everything before it is unavailable.
+	u := newFakeSource("U", OutcomeUnavailable)
+	chain = newChain("TestChain", []chainSource{{name: "U", cred: u, speculative: true}, {name: "Interactive", cred: interactive}}, false, true, discardLogger, nil)
+	tok, err := chain.GetToken(context.Background(), armRequest)
+	require.NoError(t, err)
+	assert.Equal(t, "token-of-Interactive", tok.Token)
+}
+
+func TestChainStickyWinner(t *testing.T) {
+	t.Parallel()
+	a := newFakeSource("A", OutcomeUnavailable)
+	b := newFakeSource("B", OutcomeSucceeded)
+	c := newFakeSource("C", OutcomeSucceeded)
+	chain := chainOf(false, a, b, c)
+	var wg sync.WaitGroup
+	for range 1000 {
+		wg.Go(func() {
+			tok, err := chain.GetToken(context.Background(), armRequest)
+			assert.NoError(t, err)
+			assert.Equal(t, "token-of-B", tok.Token)
+		})
+	}
+	wg.Wait()
+	assert.Equal(t, int32(1), a.calls.Load(), "concurrent callers shared one walk")
+	assert.Equal(t, int32(1000), b.calls.Load(), "every call reached the winner once")
+	assert.Equal(t, int32(0), c.calls.Load())
+}
+
+func TestChainRetrySourcesWalksEveryTime(t *testing.T) {
+	t.Parallel()
+	a := newFakeSource("A", OutcomeUnavailable)
+	b := newFakeSource("B", OutcomeSucceeded)
+	chain, err := NewChainedTokenCredential([]TokenCredential{a, b}, &ChainedTokenCredentialOptions{RetrySources: true})
+	require.NoError(t, err)
+	for range 3 {
+		_, err := chain.GetToken(context.Background(), armRequest)
+		require.NoError(t, err)
+	}
+	assert.Equal(t, int32(3), a.calls.Load())
+	assert.Equal(t, int32(3), b.calls.Load())
+}
+
+func TestChainFailedWalkIsRetriedLater(t *testing.T) {
+	t.Parallel()
+	a := newFakeSource("A", OutcomeUnavailable)
+	chain := chainOf(false, a)
+	_, err := chain.GetToken(context.Background(), armRequest)
+	require.Error(t, err)
+	a.outcome = OutcomeSucceeded
+	tok, err := chain.GetToken(context.Background(), armRequest)
+	require.NoError(t, err)
+	assert.Equal(t, "token-of-A", tok.Token)
+}
+
+func TestChainCallerCancellation(t *testing.T) {
+	t.Parallel()
+	a := newFakeSource("A", OutcomeSucceeded)
+	a.started, a.release = make(chan struct{}), make(chan struct{})
+	chain := chainOf(false, a)
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() {
+		_, err := chain.GetToken(ctx, armRequest)
+		errc <- err
+	}()
+	<-a.started
+	// A second caller waits on the same walk.
+	second := make(chan error, 1)
+	go func() {
+		_, err := chain.GetToken(context.Background(), armRequest)
+		second <- err
+	}()
+	cancel()
+	assert.ErrorIs(t, <-errc, context.Canceled)
+	// The walk ended because its caller gave up: the second caller walks
+	// again itself rather than inheriting a cancellation it did not cause.
+	close(a.release)
+	assert.NoError(t, <-second)
+}
+
+func TestChainErrorText(t *testing.T) {
+	t.Parallel()
+	e := &ChainError{chain: "DefaultAzureCredential", attempts: []ChainAttempt{
+		{Source: "EnvironmentCredential", Outcome: OutcomeUnavailable, Duration: 1500 * time.Microsecond,
+			Err: NewCredentialUnavailableError("EnvironmentCredential", "AZURE_TENANT_ID is set; AZURE_CLIENT_ID is missing", nil)},
+		{Source: "AzureCLICredential", Outcome: OutcomeFailed, Duration: 2 * time.Second,
+			Err: errors.New("AzureCLICredential: line one\nline two")},
+	}, deciding: errors.New("x")}
+	want := "DefaultAzureCredential: AzureCLICredential failed, so the chain stopped. Attempts:\n" +
+		"  EnvironmentCredential  unavailable       2ms  AZURE_TENANT_ID is set; AZURE_CLIENT_ID is missing\n" +
+		"  AzureCLICredential     failed             2s  line one\n" +
+		"    line two"
+	assert.Equal(t, want, e.Error())
+	e.attempts = e.attempts[:1]
+	assert.True(t, strings.HasPrefix(e.Error(), "DefaultAzureCredential: no source is available. Attempts:\n"))
+	assert.Equal(t, "Outcome(9)", Outcome(9).String())
+}
+
+func TestChainLogsTheWinnerAndIdentity(t *testing.T) {
+	t.Parallel()
+	claims := map[string]any{"tid": "t-1", "oid": "o-1", "appid": "app-1"}
+	header := jwtx.Encode([]byte(`{"alg":"none"}`))
+	body := jwtx.Encode(mustJSON(t, claims))
+	a := newFakeSource("A", OutcomeUnavailable)
+	b := newFakeSource("B", OutcomeSucceeded)
+	b.token = header + "." + body + ".c2ln"
+	var logs bytes.Buffer
+	chain, err := NewChainedTokenCredential([]TokenCredential{a, b}, &ChainedTokenCredentialOptions{
+		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	})
+	require.NoError(t, err)
+	for range 2 {
+		_, err = chain.GetToken(context.Background(), armRequest)
+		require.NoError(t, err)
+	}
+	out := logs.String()
+	assert.Equal(t, 1, strings.Count(out, "ChainedTokenCredential authenticated with B"), out)
+	assert.Contains(t, out, "tid=t-1")
+	assert.Contains(t, out, "oid=o-1")
+	assert.Contains(t, out, "appid=app-1")
+	assert.Contains(t, out, "source=A outcome=unavailable")
+	assert.NotContains(t, out, b.token)
+	assert.NotContains(t, out, "c2ln")
+	assert.Equal(t, []string{"A", "B"}, chain.Sources())
+}
+
+func TestNewChainedTokenCredentialRefusesBadInput(t *testing.T) {
+	t.Parallel()
+	_, err := NewChainedTokenCredential(nil, nil)
+	assert.ErrorContains(t, err, "no sources")
+	_, err = NewChainedTokenCredential([]TokenCredential{newFakeSource("A", OutcomeSucceeded), nil}, nil)
+	assert.ErrorContains(t, err, "source 2 is nil")
+	c, err := NewChainedTokenCredential([]TokenCredential{TokenCredentialFunc(func(context.Context, TokenRequestOptions) (AccessToken, error) {
+		return AccessToken{}, errors.New("boom")
+	})}, nil)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"source 1"}, c.Sources())
+	_, err = c.GetToken(context.Background(), armRequest)
+	assert.ErrorContains(t, err, "source 1")
+}
+
+// BenchmarkChainProbing shows that with probing a chain takes about as long
+// as its slowest needed source, not the sum: three sources of 2 ms each.
+func BenchmarkChainProbing(b *testing.B) {
+	for _, probe := range []bool{false, true} {
+		b.Run(fmt.Sprintf("probe=%v", probe), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				sleepy := func(name string, o Outcome) chainSource {
+					return chainSource{name: name, speculative: true, cred: TokenCredentialFunc(func(ctx context.Context, _ TokenRequestOptions) (AccessToken, error) {
+						t := time.NewTimer(2 * time.Millisecond)
+						defer t.Stop()
+						select {
+						case <-t.C:
+						case <-ctx.Done():
+							return AccessToken{}, ctx.Err()
+						}
+						if o == OutcomeUnavailable {
+							return AccessToken{}, NewCredentialUnavailableError(name, "no", nil)
+						}
+						return AccessToken{Token: "t"}, nil
+					})}
+				}
+				c := newChain("Bench", []chainSource{sleepy("A", OutcomeUnavailable), sleepy("B", OutcomeUnavailable), sleepy("C", OutcomeSucceeded)}, false, probe, discardLogger, nil)
+				if _, err := c.GetToken(context.Background(), armRequest); err != nil {
+					b.Fatal(err)
+				}
+				c.waitProbes()
+			}
+		})
+	}
+}
+
+func mustJSON(t testing.TB, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	require.NoError(t, err)
+	return b
+}
