@@ -98,6 +98,13 @@ func errFederatedSubject(sub, iss string) *stsError {
 	return newSTSError(400, "invalid_request", 700213, "No matching federated identity record found for presented assertion subject '%s'. Check your federated identity credential Subject, Audience and Issuer against the presented assertion issued by '%s'.", sub, iss)
 }
 
+// errFederatedNoRecord is Entra's general federation refusal: the app has
+// records for the assertion's issuer and for its subject, but no single
+// record holds both.
+func errFederatedNoRecord(iss, sub string, aud []string) *stsError {
+	return newSTSError(400, "invalid_request", 70021, "No matching federated identity record found for presented assertion. Assertion Issuer: '%s'. Assertion Subject: '%s'. Assertion Audience: %q.", iss, sub, aud)
+}
+
 func errFederatedAudience(aud []string) *stsError {
 	return newSTSError(400, "invalid_request", 700212, "No matching federated identity record found for presented assertion audience %q.", aud)
 }

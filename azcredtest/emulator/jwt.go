@@ -159,7 +159,14 @@ func supportedFederatedKey(k crypto.PublicKey) bool {
 
 // signRS256 makes a compact JWS of claims signed with key.
 func signRS256(key *rsa.PrivateKey, kid string, claims map[string]any) (string, error) {
-	hb, err := json.Marshal(map[string]any{"typ": "JWT", "alg": "RS256", "kid": kid, "x5t": kid})
+	return signRS256Header(key, map[string]any{"typ": "JWT", "alg": "RS256", "kid": kid, "x5t": kid}, claims)
+}
+
+// signRS256Header makes a compact JWS of claims with the given header (whose
+// "alg" must be RS256) signed with key. Tokens of other issuers (Kubernetes,
+// Azure DevOps) name their key by "kid" only.
+func signRS256Header(key *rsa.PrivateKey, header, claims map[string]any) (string, error) {
+	hb, err := json.Marshal(header)
 	if err != nil {
 		return "", err
 	}

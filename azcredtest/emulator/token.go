@@ -395,6 +395,11 @@ func (e *Emulator) verifyFederatedAssertion(app *App, tok *jwt) *stsError {
 		}
 	}
 	if len(bySubject) == 0 {
+		for _, f := range app.Federated {
+			if f.Subject == sub {
+				return errFederatedNoRecord(iss, sub, aud)
+			}
+		}
 		return errFederatedSubject(sub, iss)
 	}
 	var match *FederatedCredential
