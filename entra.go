@@ -159,7 +159,10 @@ func (c *entraClient) wrapError(err error) error {
 	e := NewAuthenticationFailedError(c.name, "", err)
 	var oe *oauth.Error
 	var tooLong *httpx.RetryAfterTooLongError
+	var assertion *oauth.AssertionError
 	switch {
+	case errors.As(err, &assertion):
+		e.Message = "no token was requested because the client assertion could not be had; check the assertion callback or the source it reads"
 	case errors.As(err, &oe):
 		e.Message = "authentication failed"
 		e.StatusCode, e.ErrorCode, e.CorrelationID, e.Response = oe.StatusCode, oe.AADSTS, oe.CorrelationID, oe.Body

@@ -67,10 +67,10 @@ func (a ClientAuth) set(ctx context.Context, form url.Values, required bool) (se
 	case a.Assertion != nil:
 		assertion, err := a.Assertion(ctx)
 		if err != nil {
-			return "", fmt.Errorf("getting the client assertion: %w", err)
+			return "", &AssertionError{Err: err}
 		}
 		if assertion == "" {
-			return "", errors.New("the client assertion source returned an empty assertion")
+			return "", &AssertionError{}
 		}
 		form.Set("client_assertion_type", AssertionType)
 		form.Set("client_assertion", assertion)
@@ -80,6 +80,22 @@ func (a ClientAuth) set(ctx context.Context, form url.Values, required bool) (se
 	}
 	return "", nil
 }
+
+// AssertionError means the client assertion could not be had, so no request
+// was sent: its source failed (Err) or returned an empty assertion (Err nil).
+type AssertionError struct {
+	Err error
+}
+
+func (e *AssertionError) Error() string {
+	if e.Err == nil {
+		return "the client assertion source returned an empty assertion"
+	}
+	return "getting the client assertion: " + e.Err.Error()
+}
+
+// Unwrap returns the source's error.
+func (e *AssertionError) Unwrap() error { return e.Err }
 
 // Params are the fields every grant takes.
 type Params struct {
