@@ -15,6 +15,11 @@ func (e *Emulator) routes() http.Handler {
 	mux.HandleFunc("GET /{tenant}/discovery/v2.0/keys", e.handleKeys)
 	mux.HandleFunc("GET /{tenant}/discovery/keys", e.handleKeys)
 	mux.HandleFunc("POST /{tenant}/oauth2/v2.0/token", e.handleToken)
+	mux.HandleFunc("GET /{tenant}/oauth2/v2.0/authorize", e.handleAuthorize)
+	mux.HandleFunc("POST /{tenant}/oauth2/v2.0/authorize", e.handleAuthorize)
+	mux.HandleFunc("POST /{tenant}/oauth2/v2.0/devicecode", e.handleDeviceCode)
+	mux.HandleFunc("GET /devicelogin", e.handleDeviceLogin)
+	mux.HandleFunc("POST /devicelogin", e.handleDeviceLogin)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasSuffix(r.URL.Path, "/oauth2/v2.0/token") {
 			e.writeSTSError(w, r, newSTSError(400, "invalid_request", 900561, "The endpoint only accepts POST requests. Received a %s request.", r.Method))

@@ -82,6 +82,10 @@ func (e *Emulator) token(r *http.Request) (map[string]any, *stsError) {
 		return e.password(r, t, tid)
 	case grantRefreshToken:
 		return e.refresh(r, t)
+	case grantAuthorizationCode:
+		return e.authorizationCode(r, t)
+	case grantDeviceCode:
+		return e.deviceCodeGrant(r, t)
 	case grantJWTBearer:
 		if alias {
 			return nil, errAliasTenant(tid)

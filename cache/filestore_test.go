@@ -1,0 +1,233 @@
+package cache
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// staticKeys is a KeyStore for tests: the same key for every name.
+type staticKeys []byte
+
+func (k staticKeys) Key(string) ([]byte, error) { return append([]byte(nil), k...), nil }
+
+type failingKeys struct{}
+
+func (failingKeys) Key(string) ([]byte, error) {
+	return nil, fmt.Errorf("%w: keyctl: operation not permitted", ErrKeyStoreUnavailable)
+}
+
+var testKey = staticKeys(bytes.Repeat([]byte{7}, KeySize))
+
+func newTestStore(t *testing.T, dir string, o *FileStoreOptions) *FileStore {
+	t.Helper()
+	if o == nil {
+		o = &FileStoreOptions{}
+	}
+	o.Dir = dir
+	if o.KeyStore == nil {
+		o.KeyStore = testKey
+	}
+	s, err := NewFileStore("tokens", o)
+	require.NoError(t, err)
+	return s
+}
+
+func TestFileStoreRoundTripPermissionsAndEncryption(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "azcred")
+	s := newTestStore(t, dir, nil)
+	assert.True(t, s.Encrypted())
+	ctx := context.Background()
+	rt := EntryKey{Kind: KindRefreshToken, Partition: "app@https://login", Key: "oid.tid"}
+	cae := rt
+	cae.CAE = true
+	require.NoError(t, s.Save(ctx, rt, Entry{Value: "rt-secret-plain"}))
+	require.NoError(t, s.Save(ctx, cae, Entry{Value: "rt-secret-cae"}))
+	e, ok, err := s.Load(ctx, rt)
+	require.NoError(t, err)
+	require.True(t, ok)
+	assert.Equal(t, "rt-secret-plain", e.Value)
+	e, _, _ = s.Load(ctx, cae)
+	assert.Equal(t, "rt-secret-cae", e.Value, "CAE and non-CAE entries are separate")
+
+	expired := EntryKey{Kind: KindAccessToken, Partition: "p", Key: "k"}
+	require.NoError(t, s.Save(ctx, expired, Entry{Value: "at", ExpiresOn: time.Now().Add(-time.Minute)}))
+	_, ok, _ = s.Load(ctx, expired)
+	assert.False(t, ok, "expired entries are dropped on write")
+
+	require.NoError(t, s.Delete(ctx, cae))
+	_, ok, _ = s.Load(ctx, cae)
+	assert.False(t, ok)
+
+	raw, err := os.ReadFile(s.Path())
+	require.NoError(t, err)
+	assert.NotContains(t, string(raw), "rt-secret", "encrypted at rest")
+	assert.True(t, bytes.HasPrefix(raw, magicEncrypted))
+	if runtime.GOOS != "windows" {
+		fi, err := os.Stat(s.Path())
+		require.NoError(t, err)
+		assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
+		di, err := os.Stat(dir)
+		require.NoError(t, err)
+		assert.Equal(t, os.FileMode(0o700), di.Mode().Perm())
+	}
+	left, _ := filepath.Glob(filepath.Join(dir, "*.tmp-*"))
+	assert.Empty(t, left, "no temporary files left")
+}
+
+func TestFileStoreRefusesWithoutKeyStore(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	_, err := NewFileStore("tokens", &FileStoreOptions{Dir: dir, KeyStore: failingKeys{}})
+	require.Error(t, err)
+	assert.ErrorIs(t, err, ErrKeyStoreUnavailable)
+	assert.Equal(t, "persistent token cache unavailable: the cache is encrypted at rest and its key store failed: "+
+		"no key store is available: keyctl: operation not permitted. To keep tokens in an unencrypted file readable only by you "+
+		"(permissions 0600), set AllowUnencrypted in FileStoreOptions; otherwise use the credential without a persistent cache", err.Error())
+
+	var logs bytes.Buffer
+	s, err := NewFileStore("tokens", &FileStoreOptions{Dir: dir, KeyStore: failingKeys{}, AllowUnencrypted: true, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	require.NoError(t, err)
+	assert.False(t, s.Encrypted())
+	assert.Contains(t, logs.String(), "unencrypted")
+	require.NoError(t, s.Save(context.Background(), EntryKey{Kind: KindAccount, Key: "a"}, Entry{Value: "doc"}))
+	raw, err := os.ReadFile(s.Path())
+	require.NoError(t, err)
+	assert.True(t, bytes.HasPrefix(raw, magicPlain))
+
+	for _, name := range []string{"", "..", "a/b", `a\b`} {
+		_, err := NewFileStore(name, &FileStoreOptions{Dir: dir, KeyStore: testKey})
+		assert.Error(t, err, name)
+	}
+}
+
+func TestFileStoreSetsAsideUnreadableFile(t *testing.T) {
+	t.Parallel()
+	cases := map[string]func(t *testing.T, path string){
+		"garbage": func(t *testing.T, path string) {
+			require.NoError(t, os.WriteFile(path, []byte("not a cache"), 0o600))
+		},
+		"another key (after a reboot)": func(t *testing.T, path string) {
+			other, err := NewFileStore("tokens", &FileStoreOptions{Dir: filepath.Dir(path), KeyStore: staticKeys(bytes.Repeat([]byte{9}, KeySize))})
+			require.NoError(t, err)
+			require.NoError(t, other.Save(context.Background(), EntryKey{Kind: KindAccount, Key: "old"}, Entry{Value: "x"}))
+		},
+		"truncated": func(t *testing.T, path string) {
+			require.NoError(t, os.WriteFile(path, magicEncrypted, 0o600))
+		},
+	}
+	for name, corrupt := range cases {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			var logs bytes.Buffer
+			s := newTestStore(t, dir, &FileStoreOptions{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+			corrupt(t, s.Path())
+			ctx := context.Background()
+			_, ok, err := s.Load(ctx, EntryKey{Kind: KindAccount, Key: "old"})
+			require.NoError(t, err, "an unreadable file is not fatal")
+			assert.False(t, ok)
+			k := EntryKey{Kind: KindRefreshToken, Key: "new"}
+			require.NoError(t, s.Save(ctx, k, Entry{Value: "v"}))
+			e, ok, err := s.Load(ctx, k)
+			require.NoError(t, err)
+			require.True(t, ok)
+			assert.Equal(t, "v", e.Value)
+			aside, _ := filepath.Glob(s.Path() + ".corrupt-*")
+			assert.Len(t, aside, 1, "the old file is kept aside")
+			assert.Contains(t, logs.String(), "set aside")
+		})
+	}
+}
+
+const (
+	writerEnv = "AZCRED_FILESTORE_WRITER"
+	writes    = 200
+	writers   = 8
+)
+
+// TestFileStoreWriterProcess is one of the processes of
+// TestFileStoreConcurrentProcesses; it does nothing in a normal run.
+func TestFileStoreWriterProcess(t *testing.T) {
+	spec := os.Getenv(writerEnv)
+	if spec == "" {
+		t.Skip("a helper process of TestFileStoreConcurrentProcesses")
+	}
+	var dir, id, keyHex string
+	_, err := fmt.Sscan(spec, &dir, &id, &keyHex)
+	require.NoError(t, err)
+	key, err := hex.DecodeString(keyHex)
+	require.NoError(t, err)
+	s, err := NewFileStore("shared", &FileStoreOptions{Dir: dir, KeyStore: staticKeys(key)})
+	require.NoError(t, err)
+	ctx := context.Background()
+	for i := range writes {
+		k := EntryKey{Kind: KindRefreshToken, Partition: "p" + id, Key: strconv.Itoa(i), CAE: i%2 == 0}
+		require.NoError(t, s.Save(ctx, k, Entry{Value: id + "-" + strconv.Itoa(i)}))
+		if i%50 == 0 {
+			m, err := s.read()
+			require.NoError(t, err, "the file always decrypts")
+			require.NotEmpty(t, m)
+		}
+	}
+}
+
+func TestFileStoreConcurrentProcesses(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts 8 processes")
+	}
+	t.Parallel()
+	dir := t.TempDir()
+	key := bytes.Repeat([]byte{3}, KeySize)
+	exe, err := os.Executable()
+	require.NoError(t, err)
+	var wg sync.WaitGroup
+	errs := make([]error, writers)
+	outs := make([][]byte, writers)
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cmd := exec.Command(exe, "-test.run=^TestFileStoreWriterProcess$", "-test.count=1")
+			cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s %d %s", writerEnv, dir, w, hex.EncodeToString(key)))
+			outs[w], errs[w] = cmd.CombinedOutput()
+		}()
+	}
+	wg.Wait()
+	for w := range writers {
+		require.NoError(t, errs[w], "writer %d: %s", w, outs[w])
+	}
+	s, err := NewFileStore("shared", &FileStoreOptions{Dir: dir, KeyStore: staticKeys(key)})
+	require.NoError(t, err)
+	m, err := s.read()
+	require.NoError(t, err)
+	assert.Len(t, m, writers*writes, "every entry of every process is present")
+	for w := range writers {
+		for i := range writes {
+			e, ok := m[EntryKey{Kind: KindRefreshToken, Partition: "p" + strconv.Itoa(w), Key: strconv.Itoa(i), CAE: i%2 == 0}]
+			if !assert.True(t, ok, "writer %d entry %d", w, i) {
+				return
+			}
+			assert.Equal(t, strconv.Itoa(w)+"-"+strconv.Itoa(i), e.Value)
+		}
+	}
+	aside, _ := filepath.Glob(filepath.Join(dir, "*.corrupt-*"))
+	assert.Empty(t, aside, "no file was ever unreadable")
+}
+
+var _ = errors.Is
