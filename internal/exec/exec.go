@@ -124,6 +124,10 @@ func (e *OutputTooLargeError) Error() string {
 	return fmt.Sprintf("%s wrote more than %d bytes to stdout; it was stopped", e.Name, e.Limit)
 }
 
+// startAttempts is how many times a tool whose executable is busy is
+// started before giving up.
+const startAttempts = 5
+
 // StartError means the tool was found but could not be started.
 type StartError struct {
 	Name string
@@ -183,21 +187,34 @@ func (o OS) Run(ctx context.Context, c Command) (Result, error) {
 	stopCtx, stop := context.WithCancelCause(runCtx)
 	defer stop(nil)
 
-	cmd := osexec.CommandContext(stopCtx, path, c.Args...)
-	cmd.Dir = dir
-	cmd.Stdin = nil // the null device
-	cmd.Env = o.environ(c.Env)
-	setGroup(cmd)
-	cmd.Cancel = func() error { return killGroup(cmd) }
-	cmd.WaitDelay = o.WaitDelay
-	if cmd.WaitDelay <= 0 {
-		cmd.WaitDelay = DefaultWaitDelay
-	}
 	stdout := &limitedBuffer{limit: maxOut, overflow: func() { stop(errTooLarge) }}
 	stderr := &limitedBuffer{limit: maxErr}
-	cmd.Stdout, cmd.Stderr = stdout, stderr
-
-	if err := cmd.Start(); err != nil {
+	var cmd *osexec.Cmd
+	for attempt := 1; ; attempt++ {
+		cmd = osexec.CommandContext(stopCtx, path, c.Args...)
+		cmd.Dir = dir
+		cmd.Stdin = nil // the null device
+		cmd.Env = o.environ(c.Env)
+		setGroup(cmd)
+		cmd.Cancel = func() error { return killGroup(cmd) }
+		cmd.WaitDelay = o.WaitDelay
+		if cmd.WaitDelay <= 0 {
+			cmd.WaitDelay = DefaultWaitDelay
+		}
+		cmd.Stdout, cmd.Stderr = stdout, stderr
+		err = cmd.Start()
+		// "Text file busy": the executable is open for writing somewhere (a
+		// tool being updated, or a fork of this process that has not reached
+		// its own exec yet). It passes within moments: try a few times.
+		if err == nil || !isTextBusy(err) || attempt == startAttempts {
+			break
+		}
+		select {
+		case <-time.After(time.Duration(attempt) * 10 * time.Millisecond):
+		case <-stopCtx.Done():
+		}
+	}
+	if err != nil {
 		if errors.Is(err, osexec.ErrNotFound) || errors.Is(err, os.ErrNotExist) {
 			return Result{}, &NotFoundError{Name: c.Name, Searched: search, Err: err}
 		}

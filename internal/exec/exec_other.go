@@ -24,3 +24,7 @@ func killGroup(cmd *osexec.Cmd) error {
 func workDir() (string, error) { return "/", nil }
 
 func sameKey(a, b string) bool { return a == b }
+
+// isTextBusy reports whether starting failed because the executable was open
+// for writing; not detected on this platform.
+func isTextBusy(error) bool { return false }

@@ -33,3 +33,7 @@ func killGroup(cmd *osexec.Cmd) error {
 func workDir() (string, error) { return "/", nil }
 
 func sameKey(a, b string) bool { return a == b }
+
+// isTextBusy reports whether starting failed because the executable was open
+// for writing (ETXTBSY).
+func isTextBusy(err error) bool { return errors.Is(err, syscall.ETXTBSY) }

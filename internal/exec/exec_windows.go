@@ -38,3 +38,7 @@ func workDir() (string, error) {
 // sameKey compares environment variable names, which are case-insensitive
 // on Windows.
 func sameKey(a, b string) bool { return strings.EqualFold(a, b) }
+
+// isTextBusy reports whether starting failed because the executable was open
+// for writing; Windows reports that differently and it is not retried.
+func isTextBusy(error) bool { return false }
