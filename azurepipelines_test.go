@@ -179,7 +179,7 @@ func TestAzurePipelinesConfiguration(t *testing.T) {
 // level up) or a printed credential.
 func TestSecretsNeverLeakEnvironmentWorkloadPipelines(t *testing.T) {
 	t.Parallel()
-	k8s := emulator.NewKubernetesIssuer(t, nil)
+	k8s := emulator.NewKubernetesIssuerT(t, nil)
 	projected, err := k8s.Mint(emulator.ServiceAccountToken{Namespace: "ns", Name: "sa"})
 	require.NoError(t, err)
 	tokenFile := filepath.Join(t.TempDir(), "token")

@@ -42,7 +42,7 @@ func newWIEnv(t *testing.T) wiEnv {
 	v := wiEnv{
 		e:    emulator.NewT(t, &emulator.Options{Clock: clk, SigningKey: ccSigningKey()}),
 		clk:  clk,
-		k8s:  emulator.NewKubernetesIssuer(t, &emulator.KubernetesIssuerOptions{Clock: clk}),
+		k8s:  emulator.NewKubernetesIssuerT(t, &emulator.KubernetesIssuerOptions{Clock: clk}),
 		file: emulator.NewProjectedTokenFile(t.TempDir()),
 	}
 	v.register(t, v.k8s.FederatedCredential(wiNamespace, wiAccount))

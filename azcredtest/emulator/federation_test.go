@@ -18,7 +18,7 @@ import (
 func TestKubernetesIssuerTokensAreAccepted(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, nil)
-	k := NewKubernetesIssuer(t, &KubernetesIssuerOptions{Clock: f.clk})
+	k := NewKubernetesIssuerT(t, &KubernetesIssuerOptions{Clock: f.clk})
 	require.NoError(t, f.e.RegisterApp(App{TenantID: tenantA, ClientID: "wi-app", Federated: []FederatedCredential{k.FederatedCredential("ns", "sa")}}))
 	tok, err := k.Mint(ServiceAccountToken{Namespace: "ns", Name: "sa"})
 	require.NoError(t, err)
@@ -43,7 +43,7 @@ func TestKubernetesIssuerTokensAreAccepted(t *testing.T) {
 func TestFederatedNoRecordIs70021(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, nil)
-	k := NewKubernetesIssuer(t, &KubernetesIssuerOptions{Clock: f.clk})
+	k := NewKubernetesIssuerT(t, &KubernetesIssuerOptions{Clock: f.clk})
 	other := k.FederatedCredential("ns", "sa")
 	other.Issuer = "https://other.example/"
 	require.NoError(t, f.e.RegisterApp(App{TenantID: tenantA, ClientID: "wi-app", Federated: []FederatedCredential{k.FederatedCredential("ns", "other"), other}}))

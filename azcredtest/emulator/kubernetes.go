@@ -57,26 +57,35 @@ type ServiceAccountToken struct {
 }
 
 // NewKubernetesIssuer returns a KubernetesIssuer with a new 2048-bit RSA
-// signing key. It fails tb when the key cannot be generated. Pass nil to
-// accept default options.
-func NewKubernetesIssuer(tb testing.TB, opts *KubernetesIssuerOptions) *KubernetesIssuer {
-	tb.Helper()
+// signing key. Pass nil to accept default options.
+func NewKubernetesIssuer(opts *KubernetesIssuerOptions) (*KubernetesIssuer, error) {
 	var o KubernetesIssuerOptions
 	if opts != nil {
 		o = *opts
 	}
 	key, err := newSigningKey()
 	if err != nil {
-		tb.Fatalf("emulator: generating the Kubernetes issuer's key: %v", err)
+		return nil, fmt.Errorf("emulator: generating the Kubernetes issuer's key: %w", err)
 	}
 	kid, err := keyID(&key.PublicKey)
 	if err != nil {
-		tb.Fatalf("emulator: naming the Kubernetes issuer's key: %v", err)
+		return nil, fmt.Errorf("emulator: naming the Kubernetes issuer's key: %w", err)
 	}
 	if o.Issuer == "" {
 		o.Issuer = "https://oidc.kubernetes.emulator.invalid/" + newID() + "/"
 	}
-	return &KubernetesIssuer{issuer: o.Issuer, key: key, kid: kid, clk: clock.OrReal(o.Clock)}
+	return &KubernetesIssuer{issuer: o.Issuer, key: key, kid: kid, clk: clock.OrReal(o.Clock)}, nil
+}
+
+// NewKubernetesIssuerT is [NewKubernetesIssuer] for tests: it fails tb
+// instead of returning an error.
+func NewKubernetesIssuerT(tb testing.TB, opts *KubernetesIssuerOptions) *KubernetesIssuer {
+	tb.Helper()
+	k, err := NewKubernetesIssuer(opts)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return k
 }
 
 // Issuer returns the issuer URL of the tokens ("iss").
