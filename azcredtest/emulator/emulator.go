@@ -159,6 +159,8 @@ type Emulator struct {
 	jtis          map[string]time.Time // client ID + jti → when it may be forgotten
 	refreshTokens map[string]*refreshGrant
 	onRequest     func(path string) // test hook: a request was recorded
+
+	mi miRegistry // managed identities and their host endpoints (managedidentity.go)
 }
 
 type tenant struct {
@@ -266,6 +268,7 @@ func NewT(tb testing.TB, opts *Options) *Emulator {
 // more than once.
 func (e *Emulator) Close() error {
 	e.closeOnce.Do(func() {
+		e.mi.closeHosts()
 		// Close the connections first, so that a held request ends without
 		// an answer, then release the handlers that hold requests.
 		e.closeErr = e.srv.Close()
