@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -12,6 +13,8 @@ import (
 	"time"
 
 	"github.com/azcred/azcred/internal/clock"
+	"github.com/azcred/azcred/internal/env"
+	"github.com/azcred/azcred/internal/exec"
 	"github.com/azcred/azcred/internal/jwtx"
 )
 
@@ -324,6 +327,10 @@ type ChainAttempt struct {
 	Duration time.Duration
 	// Err is its error; nil when it succeeded.
 	Err error
+	// Identity holds the claims that name the identity a successful token
+	// is for (tid, oid, appid, azp, upn, preferred_username), when the token
+	// is a JWT. Only [DefaultAzureCredential.Diagnose] fills it.
+	Identity map[string]string
 }
 
 // ChainError is the error of a chain that got no token. Its message lists
@@ -373,3 +380,348 @@ func (e *ChainError) Error() string {
 }
 
 var _ TokenCredential = (*ChainedTokenCredential)(nil)
+
+// DefaultAzureCredential.
+
+const credNameDefault = "DefaultAzureCredential"
+
+// DefaultAzureCredentialOptions contains optional parameters for
+// DefaultAzureCredential.
+type DefaultAzureCredentialOptions struct {
+	// ClientOptions apply to the sources that talk HTTP: environment,
+	// workload identity, managed identity and interactive sign-in.
+	ClientOptions
+
+	// AdditionallyAllowedTenants lists tenants, besides each source's own,
+	// that a request's TenantID may name; "*" allows any. Default: the
+	// ';'-separated AZURE_ADDITIONALLY_ALLOWED_TENANTS environment variable.
+	AdditionallyAllowedTenants []string
+
+	// TenantID is the tenant of workload identity and of the developer
+	// tools. Default: workload identity's AZURE_TENANT_ID; the tools' own
+	// current tenant.
+	TenantID string
+
+	// ManagedIdentityID selects a user-assigned managed identity. It cannot
+	// be set with ManagedIdentityClientID. Default: see
+	// ManagedIdentityClientID.
+	ManagedIdentityID ManagedIDKind
+
+	// ManagedIdentityClientID selects a user-assigned managed identity by
+	// client ID. Default: when neither it nor ManagedIdentityID is set, the
+	// AZURE_CLIENT_ID environment variable when set (as azidentity and
+	// azure-identity do; on AKS this decides which identity is used), else
+	// the system-assigned identity.
+	ManagedIdentityClientID string
+
+	// WorkloadIdentityClientID is the client ID workload identity uses.
+	// Default: the AZURE_CLIENT_ID environment variable.
+	WorkloadIdentityClientID string
+
+	// Exclude* leave a source out of the chain. Default: false (included).
+	ExcludeEnvironmentCredential       bool
+	ExcludeWorkloadIdentityCredential  bool
+	ExcludeManagedIdentityCredential   bool
+	ExcludeAzureCLICredential          bool
+	ExcludeAzurePowerShellCredential   bool
+	ExcludeAzureDeveloperCLICredential bool
+
+	// EnableInteractiveBrowserCredential adds interactive browser sign-in as
+	// the last source. Default: false.
+	EnableInteractiveBrowserCredential bool
+
+	// RequireAzureTokenCredentials makes the constructor fail unless the
+	// AZURE_TOKEN_CREDENTIALS environment variable selects the sources, so
+	// that a deployment never falls back to an unintended identity.
+	// Default: false.
+	RequireAzureTokenCredentials bool
+
+	// IMDSProbeTimeout bounds how long managed identity waits for the
+	// Instance Metadata Service before deciding it is absent (only while
+	// other sources are in the chain). Default: 1 s.
+	IMDSProbeTimeout time.Duration
+
+	// ToolTimeout bounds one run of the Azure CLI, Azure PowerShell or the
+	// Azure Developer CLI. Default: 10 s.
+	ToolTimeout time.Duration
+
+	// DisableConcurrentProbing asks the sources one after another instead of
+	// starting every non-interactive source at once. The result is the same
+	// — the first source in order that gives a token — but probing
+	// concurrently takes about as long as the slowest source needed instead
+	// of the sum. A developer tool that was started is never killed for
+	// being unneeded; it finishes under its own timeout. Default: false
+	// (probe concurrently).
+	DisableConcurrentProbing bool
+
+	// DisableInstanceDiscovery is accepted for compatibility with azidentity.
+	// azcred never sends discovery requests, so it has no effect. Default:
+	// false.
+	DisableInstanceDiscovery bool
+
+	// toolRunner runs the developer tools (tests).
+	toolRunner exec.Runner
+}
+
+// DefaultAzureCredential is a chain of the sources a Go program is most
+// likely to find its identity in, tried in this order: environment variables
+// ([EnvironmentCredential]), workload identity on Kubernetes, managed
+// identity on Azure, then a developer's Azure CLI, Azure PowerShell and Azure
+// Developer CLI sign-in, and interactive browser sign-in when enabled. It
+// uses the first source that gives a token, and keeps using it.
+//
+// The AZURE_TOKEN_CREDENTIALS environment variable narrows the chain: "prod"
+// (environment, workload identity, managed identity), "dev" (the three
+// developer tools), or one credential's type name, such as
+// "ManagedIdentityCredential" (case-insensitive). A source whose
+// configuration is broken stays in its slot and reports why, as unavailable,
+// when the chain reaches it.
+//
+// Its errors list every attempt ([ChainError]); [DefaultAzureCredential.Resolved]
+// tells which source is in use, and an Info log record names it and the
+// identity it authenticated as. It is safe for concurrent use.
+type DefaultAzureCredential struct {
+	chain *ChainedTokenCredential
+}
+
+// defaultSource is one row of the default chain's table.
+type defaultSource struct {
+	name        string
+	group       string // "prod" or "dev"; "" for neither
+	interactive bool
+	excluded    func(o *DefaultAzureCredentialOptions) bool
+	build       func(o *DefaultAzureCredentialOptions, b defaultBuild) (TokenCredential, error)
+}
+
+// defaultBuild is what every row's constructor may need besides the options.
+type defaultBuild struct {
+	getenv env.Getenv
+	alone  bool // the only source: no chain mode
+}
+
+var defaultSources = []defaultSource{
+	{
+		name: credNameEnvironment, group: "prod",
+		excluded: func(o *DefaultAzureCredentialOptions) bool { return o.ExcludeEnvironmentCredential },
+		build: func(o *DefaultAzureCredentialOptions, _ defaultBuild) (TokenCredential, error) {
+			return NewEnvironmentCredential(&EnvironmentCredentialOptions{ClientOptions: o.ClientOptions, AdditionallyAllowedTenants: o.AdditionallyAllowedTenants})
+		},
+	},
+	{
+		name: credNameWorkloadIdentity, group: "prod",
+		excluded: func(o *DefaultAzureCredentialOptions) bool { return o.ExcludeWorkloadIdentityCredential },
+		build: func(o *DefaultAzureCredentialOptions, _ defaultBuild) (TokenCredential, error) {
+			return NewWorkloadIdentityCredential(&WorkloadIdentityCredentialOptions{
+				ClientOptions: o.ClientOptions, ClientID: o.WorkloadIdentityClientID, TenantID: o.TenantID,
+				AdditionallyAllowedTenants: o.AdditionallyAllowedTenants,
+			})
+		},
+	},
+	{
+		name: credNameManagedIdentity, group: "prod",
+		excluded: func(o *DefaultAzureCredentialOptions) bool { return o.ExcludeManagedIdentityCredential },
+		build: func(o *DefaultAzureCredentialOptions, b defaultBuild) (TokenCredential, error) {
+			id := o.ManagedIdentityID
+			if id == nil && o.ManagedIdentityClientID != "" {
+				id = ClientID(o.ManagedIdentityClientID)
+			}
+			if id == nil {
+				if v := strings.TrimSpace(b.getenv(env.ClientID)); v != "" {
+					id = ClientID(v)
+				}
+			}
+			mo := &ManagedIdentityCredentialOptions{ClientOptions: o.ClientOptions, ID: id, probeTimeout: o.IMDSProbeTimeout, chainMode: !b.alone}
+			return NewManagedIdentityCredential(mo)
+		},
+	},
+	{
+		name: credNameAzureCLI, group: "dev",
+		excluded: func(o *DefaultAzureCredentialOptions) bool { return o.ExcludeAzureCLICredential },
+		build: func(o *DefaultAzureCredentialOptions, b defaultBuild) (TokenCredential, error) {
+			co := &AzureCLICredentialOptions{AdditionallyAllowedTenants: o.AdditionallyAllowedTenants, TenantID: o.TenantID, Timeout: o.ToolTimeout, Logger: o.Logger}
+			co.devToolSeams = b.toolSeams(o)
+			return NewAzureCLICredential(co)
+		},
+	},
+	{
+		name: credNameAzurePowerShell, group: "dev",
+		excluded: func(o *DefaultAzureCredentialOptions) bool { return o.ExcludeAzurePowerShellCredential },
+		build: func(o *DefaultAzureCredentialOptions, b defaultBuild) (TokenCredential, error) {
+			co := &AzurePowerShellCredentialOptions{AdditionallyAllowedTenants: o.AdditionallyAllowedTenants, TenantID: o.TenantID, Timeout: o.ToolTimeout, Logger: o.Logger}
+			co.devToolSeams = b.toolSeams(o)
+			return NewAzurePowerShellCredential(co)
+		},
+	},
+	{
+		name: credNameAzureDeveloperCLI, group: "dev",
+		excluded: func(o *DefaultAzureCredentialOptions) bool { return o.ExcludeAzureDeveloperCLICredential },
+		build: func(o *DefaultAzureCredentialOptions, b defaultBuild) (TokenCredential, error) {
+			co := &AzureDeveloperCLICredentialOptions{AdditionallyAllowedTenants: o.AdditionallyAllowedTenants, TenantID: o.TenantID, Timeout: o.ToolTimeout, Logger: o.Logger}
+			co.devToolSeams = b.toolSeams(o)
+			return NewAzureDeveloperCLICredential(co)
+		},
+	},
+	{
+		name: credNameInteractiveBrowser, interactive: true,
+		excluded: func(o *DefaultAzureCredentialOptions) bool { return !o.EnableInteractiveBrowserCredential },
+		build: func(o *DefaultAzureCredentialOptions, _ defaultBuild) (TokenCredential, error) {
+			return NewInteractiveBrowserCredential(&InteractiveBrowserCredentialOptions{ClientOptions: o.ClientOptions, AdditionallyAllowedTenants: o.AdditionallyAllowedTenants, TenantID: o.TenantID})
+		},
+	},
+}
+
+// toolSeams are the developer tools' seams inside the chain: chain mode
+// unless the tool is the only source, and the chain's environment and runner.
+func (b defaultBuild) toolSeams(o *DefaultAzureCredentialOptions) devToolSeams {
+	return devToolSeams{runner: o.toolRunner, clock: o.clock, getenv: b.getenv, inChain: !b.alone}
+}
+
+// NewDefaultAzureCredential constructs a DefaultAzureCredential. Pass nil to
+// accept default options. It fails only for contradictory options or an
+// invalid AZURE_TOKEN_CREDENTIALS value; a source that cannot be set up is
+// reported when the chain reaches it.
+func NewDefaultAzureCredential(options *DefaultAzureCredentialOptions) (*DefaultAzureCredential, error) {
+	o := DefaultAzureCredentialOptions{}
+	if options != nil {
+		o = *options
+	}
+	fake := o.getenv // nil: the process's environment
+	lookup := func(name string) (string, bool) {
+		if fake == nil {
+			return os.LookupEnv(name)
+		}
+		v := fake(name)
+		return v, v != ""
+	}
+	getenv := o.getenvOrOS()
+	o.getenv = getenv
+	if o.ManagedIdentityID != nil && o.ManagedIdentityClientID != "" {
+		return nil, errors.New(credNameDefault + ": ManagedIdentityID and ManagedIdentityClientID are both set; set only one")
+	}
+	selected, err := selectDefaultSources(lookup, o.RequireAzureTokenCredentials)
+	if err != nil {
+		return nil, err
+	}
+	var rows []defaultSource
+	for _, s := range defaultSources {
+		if !selected(s) || (s.excluded(&o) && !(s.interactive && namedAlone(lookup, s.name))) {
+			continue
+		}
+		rows = append(rows, s)
+	}
+	if len(rows) == 0 {
+		return nil, errors.New(credNameDefault + ": every source is excluded (by the Exclude options or AZURE_TOKEN_CREDENTIALS); include at least one")
+	}
+	logger := o.logger()
+	sources := make([]chainSource, len(rows))
+	for i, s := range rows {
+		cred, err := s.build(&o, defaultBuild{getenv: getenv, alone: len(rows) == 1})
+		if err != nil {
+			logger.Debug(credNameDefault+" could not set up a source; it will report why when reached", "source", s.name, "error", err.Error())
+			cred = unavailableSource{name: s.name, err: err}
+		}
+		sources[i] = chainSource{name: s.name, cred: cred, speculative: !s.interactive}
+	}
+	chain := newChain(credNameDefault, sources, false, !o.DisableConcurrentProbing && len(sources) > 1, logger, o.clock)
+	return &DefaultAzureCredential{chain: chain}, nil
+}
+
+// selectDefaultSources reads AZURE_TOKEN_CREDENTIALS and returns which rows
+// of the table it selects.
+func selectDefaultSources(lookup func(string) (string, bool), required bool) (func(defaultSource) bool, error) {
+	raw, set := lookup(env.TokenCredentials)
+	value := strings.TrimSpace(raw)
+	valid := func() string {
+		names := []string{`"dev"`, `"prod"`}
+		for _, s := range defaultSources {
+			names = append(names, `"`+s.name+`"`)
+		}
+		return strings.Join(names, ", ")
+	}
+	switch {
+	case !set && required:
+		return nil, fmt.Errorf("%s: RequireAzureTokenCredentials is set but %s is not; set it to one of %s", credNameDefault, env.TokenCredentials, valid())
+	case !set:
+		return func(defaultSource) bool { return true }, nil
+	case strings.EqualFold(value, "dev") || strings.EqualFold(value, "prod"):
+		group := strings.ToLower(value)
+		return func(s defaultSource) bool { return s.group == group }, nil
+	}
+	for _, s := range defaultSources {
+		if strings.EqualFold(value, s.name) {
+			name := s.name
+			return func(s defaultSource) bool { return s.name == name }, nil
+		}
+	}
+	return nil, fmt.Errorf("%s: %s=%q is not valid; use one of %s", credNameDefault, env.TokenCredentials, raw, valid())
+}
+
+// namedAlone reports whether AZURE_TOKEN_CREDENTIALS names this source alone:
+// naming InteractiveBrowserCredential enables it.
+func namedAlone(lookup func(string) (string, bool), name string) bool {
+	v, _ := lookup(env.TokenCredentials)
+	return strings.EqualFold(strings.TrimSpace(v), name)
+}
+
+// GetToken returns a token from the first source that gives one.
+func (c *DefaultAzureCredential) GetToken(ctx context.Context, opts TokenRequestOptions) (AccessToken, error) {
+	return c.chain.GetToken(ctx, opts)
+}
+
+// Resolved returns the name of the source in use, once one has given a
+// token, and whether one has.
+func (c *DefaultAzureCredential) Resolved() (string, bool) { return c.chain.Resolved() }
+
+// Sources returns the names of the chain's sources, in order.
+func (c *DefaultAzureCredential) Sources() []string { return c.chain.Sources() }
+
+// Diagnose asks every source, in order and one at a time, for a token and
+// reports how each answered, with the identity each token is for. It does
+// not change which source GetToken uses. Sources that would ask a person to
+// sign in are not asked. It is what `azcred doctor` prints.
+func (c *DefaultAzureCredential) Diagnose(ctx context.Context, opts TokenRequestOptions) []ChainAttempt {
+	out := make([]ChainAttempt, 0, len(c.chain.sources))
+	for _, s := range c.chain.sources {
+		if !s.speculative {
+			out = append(out, ChainAttempt{Source: s.name, Outcome: OutcomeUnavailable,
+				Err: NewCredentialUnavailableError(s.name, "not asked: it would ask a person to sign in", nil)})
+			continue
+		}
+		start := c.chain.clock.Now()
+		tok, err := s.cred.GetToken(ctx, opts)
+		a := ChainAttempt{Source: s.name, Outcome: OutcomeSucceeded, Duration: c.chain.clock.Now().Sub(start), Err: err}
+		switch {
+		case err == nil:
+			a.Identity = map[string]string{}
+			for _, f := range tokenIdentity(tok.Token) {
+				a.Identity[f.key] = f.value
+			}
+		case isUnavailable(err):
+			a.Outcome = OutcomeUnavailable
+		default:
+			a.Outcome = OutcomeFailed
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+func (c *DefaultAzureCredential) credentialName() string { return credNameDefault }
+
+// unavailableSource holds the slot of a source whose constructor failed and
+// reports that failure, as unavailable, when the chain reaches it.
+type unavailableSource struct {
+	name string
+	err  error
+}
+
+func (u unavailableSource) GetToken(context.Context, TokenRequestOptions) (AccessToken, error) {
+	if isUnavailable(u.err) {
+		return AccessToken{}, u.err
+	}
+	return AccessToken{}, NewCredentialUnavailableError(u.name, strings.TrimPrefix(u.err.Error(), u.name+": "), nil)
+}
+
+func (u unavailableSource) credentialName() string { return u.name }
+
+var _ TokenCredential = (*DefaultAzureCredential)(nil)
