@@ -85,7 +85,7 @@ func demo(ctx context.Context, w io.Writer) error {
 			return err
 		}
 	}
-	return nil
+	return demoHosts(ctx, w, e)
 }
 
 func printToken(w io.Writer, name string, cred azcred.TokenCredential, tok azcred.AccessToken, first, second int) error {

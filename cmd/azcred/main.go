@@ -1,5 +1,7 @@
 // Command azcred works with Azure credentials from the command line.
 //
+//	azcred token       get a token with DefaultAzureCredential and print it
+//	azcred doctor      ask every source of DefaultAzureCredential for a token and explain each answer
 //	azcred demo        get tokens from a built-in local Entra ID emulator and show them (no Azure needed)
 //	azcred help        show this help
 package main
@@ -7,6 +9,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -16,6 +19,11 @@ import (
 const usage = `usage: azcred <command>
 
 commands:
+  token   get a token with DefaultAzureCredential and print it as JSON
+          (or --output raw); see azcred token -h
+  doctor  ask every source of DefaultAzureCredential for a token, one at a
+          time, and print how each answered and what to do about failures;
+          exit status 0 only if a source works
   demo    start a local Entra ID emulator, get tokens from it with
           ClientSecretCredential and ClientCertificateCredential, and show
           what they contain (never the tokens themselves). No Azure needed.
@@ -37,12 +45,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	var err error
 	switch args[0] {
+	case "token":
+		err = tokenCommand(ctx, args[1:], stdout, stderr)
+	case "doctor":
+		err = doctorCommand(ctx, args[1:], stdout, stderr)
 	case "demo":
 		if len(args) > 1 {
 			fmt.Fprintf(stderr, "azcred demo takes no arguments (got %q)\n", args[1:])
 			return 2
 		}
 		err = demo(ctx, stdout)
+	case fakeAzCommand:
+		return fakeAz(args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -51,6 +65,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if err != nil {
+		if isUsage(err) {
+			if !errors.Is(err, flag.ErrHelp) {
+				fmt.Fprintf(stderr, "azcred %s: %v\n", args[0], err)
+				return 2
+			}
+			return 0
+		}
 		if errors.Is(err, context.Canceled) {
 			fmt.Fprintln(stderr, "azcred: interrupted")
 		} else {

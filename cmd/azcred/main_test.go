@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -11,6 +13,10 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	// The demo's fake az is this binary, re-executed.
+	if len(os.Args) > 1 && os.Args[1] == fakeAzCommand {
+		os.Exit(fakeAz(os.Args[2:], os.Stdout, os.Stderr))
+	}
 	goleak.VerifyTestMain(m,
 		goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"),
 		goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"),
@@ -37,6 +43,16 @@ func TestDemo(t *testing.T) {
 		assert.Contains(t, s, want)
 	}
 	assert.Equal(t, 2, strings.Count(s, "first GetToken 1, second GetToken 0"))
+	for _, host := range []string{"developer laptop with az signed in", "AKS pod with workload identity", "Azure VM with a managed identity (IMDS)", "CI job with a service principal"} {
+		assert.Contains(t, s, "== "+host)
+	}
+	if runtime.GOOS != "windows" {
+		assert.Contains(t, s, "DefaultAzureCredential would use AzureCLICredential.")
+		assert.Contains(t, s, "GetToken: AzureCLICredential gave a token for upn="+demoUser)
+	}
+	assert.Contains(t, s, "GetToken: WorkloadIdentityCredential gave a token for appid="+wiClientID)
+	assert.Contains(t, s, "GetToken: ManagedIdentityCredential gave a token for appid=")
+	assert.Contains(t, s, "GetToken: EnvironmentCredential gave a token for appid="+demoClient)
 	assert.NotContains(t, s, demoSecret)
 	assert.NotContains(t, s, "eyJ", "no token or JWT segment is printed")
 	assert.Empty(t, errOut.String())

@@ -1,0 +1,142 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/azcred/azcred/internal/jwtx"
+)
+
+// isolate clears every variable the default chain reads, points IMDS at a
+// closed loopback port and sets PATH to a folder holding only the given fake
+// tools (name → stdout). It uses t.Setenv, so its tests are not parallel.
+func isolate(t *testing.T, tools map[string]string) {
+	t.Helper()
+	if runtime.GOOS == "windows" {
+		t.Skip("the fake tools are shell scripts")
+	}
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		for _, p := range []string{"AZURE_", "IDENTITY_", "MSI_", "IMDS_", "SYSTEM_OIDC"} {
+			if strings.HasPrefix(k, p) {
+				t.Setenv(k, "")
+				require.NoError(t, os.Unsetenv(k))
+			}
+		}
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	closed := "http://" + l.Addr().String()
+	require.NoError(t, l.Close())
+	t.Setenv("AZURE_POD_IDENTITY_AUTHORITY_HOST", closed)
+	bin := t.TempDir()
+	for name, out := range tools {
+		file := filepath.Join(bin, name+".json")
+		require.NoError(t, os.WriteFile(file, []byte(out), 0o600))
+		script := fmt.Sprintf("#!/bin/sh\nexec /bin/cat '%s'\n", file)
+		require.NoError(t, os.WriteFile(filepath.Join(bin, name), []byte(script), 0o700))
+	}
+	t.Setenv("PATH", bin)
+}
+
+// azOutput is what a signed-in az prints for a token with these claims.
+func azOutput(t *testing.T, claims map[string]any) (string, string) {
+	t.Helper()
+	b, err := json.Marshal(claims)
+	require.NoError(t, err)
+	token := jwtx.Encode([]byte(`{"alg":"none"}`)) + "." + jwtx.Encode(b) + ".c2ln"
+	out, err := json.Marshal(map[string]any{"accessToken": token, "expires_on": time.Now().Add(time.Hour).Unix(), "tokenType": "Bearer"})
+	require.NoError(t, err)
+	return token, string(out)
+}
+
+func TestDoctorWithNothingConfigured(t *testing.T) {
+	isolate(t, nil)
+	var out, errOut bytes.Buffer
+	code := run(context.Background(), []string{"doctor"}, &out, &errOut)
+	assert.Equal(t, 1, code, errOut.String())
+	s := out.String()
+	for _, src := range sourceNames[:6] {
+		assert.Regexp(t, src+`\s+unavailable`, s)
+	}
+	assert.Contains(t, s, "Why, and what to do:")
+	assert.Contains(t, s, "No source is available")
+	assert.Contains(t, errOut.String(), "no source of the default chain gave a token")
+}
+
+func TestDoctorFindsAz(t *testing.T) {
+	_, az := azOutput(t, map[string]any{"tid": "tenant-1", "oid": "oid-1", "upn": "dev@contoso.com"})
+	isolate(t, map[string]string{"az": az})
+	var out, errOut bytes.Buffer
+	code := run(context.Background(), []string{"doctor"}, &out, &errOut)
+	assert.Equal(t, 0, code, errOut.String())
+	s := out.String()
+	assert.Regexp(t, `AzureCLICredential\s+succeeded\s+\S+\s+upn=dev@contoso.com oid=oid-1 tid=tenant-1`, s)
+	assert.Contains(t, s, "DefaultAzureCredential would use AzureCLICredential.")
+	assert.NotContains(t, s, "c2ln", "no token in the report")
+
+	out.Reset()
+	code = run(context.Background(), []string{"doctor", "--output", "json"}, &out, &errOut)
+	assert.Equal(t, 0, code)
+	var rows []doctorRow
+	require.NoError(t, json.Unmarshal(out.Bytes(), &rows))
+	require.Len(t, rows, 6)
+	assert.Equal(t, "AzureCLICredential", rows[3].Source)
+	assert.Equal(t, "succeeded", rows[3].Outcome)
+	assert.Equal(t, "dev@contoso.com", rows[3].Identity["upn"])
+	assert.Equal(t, "unavailable", rows[0].Outcome)
+	assert.NotEmpty(t, rows[0].Message)
+}
+
+func TestTokenCommand(t *testing.T) {
+	token, az := azOutput(t, map[string]any{"tid": "tenant-1"})
+	isolate(t, map[string]string{"az": az})
+
+	var out, errOut bytes.Buffer
+	require.Equal(t, 0, run(context.Background(), []string{"token", "--output", "raw"}, &out, &errOut), errOut.String())
+	assert.Equal(t, token+"\n", out.String())
+
+	out.Reset()
+	require.Equal(t, 0, run(context.Background(), []string{"token", "--source", "azureclicredential", "--scope", "https://vault.azure.net/.default"}, &out, &errOut), errOut.String())
+	var got tokenOutput
+	require.NoError(t, json.Unmarshal(out.Bytes(), &got))
+	assert.Equal(t, token, got.AccessToken)
+	assert.Equal(t, "Bearer", got.TokenType)
+	assert.Equal(t, "AzureCLICredential", got.Source)
+	assert.NotZero(t, got.ExpiresOnTS)
+
+	out.Reset()
+	errOut.Reset()
+	assert.Equal(t, 1, run(context.Background(), []string{"token", "--source", "EnvironmentCredential"}, &out, &errOut))
+	assert.Contains(t, errOut.String(), "EnvironmentCredential")
+	assert.Empty(t, out.String())
+}
+
+func TestCommandUsageErrors(t *testing.T) {
+	for _, args := range [][]string{
+		{"token", "--output", "xml"},
+		{"token", "--source", "nope"},
+		{"token", "extra"},
+		{"doctor", "--output", "yaml"},
+		{"doctor", "--bogus"},
+	} {
+		var out, errOut bytes.Buffer
+		assert.Equal(t, 2, run(context.Background(), args, &out, &errOut), "%q", args)
+		assert.NotEmpty(t, errOut.String(), "%q", args)
+	}
+	var out, errOut bytes.Buffer
+	assert.Equal(t, 0, run(context.Background(), []string{"token", "-h"}, &out, &errOut))
+	assert.Contains(t, errOut.String(), "-scope")
+}
