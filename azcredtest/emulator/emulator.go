@@ -42,6 +42,23 @@ type Options struct {
 
 	// SigningKey signs the issued tokens. Default: a new 2048-bit RSA key.
 	SigningKey *rsa.PrivateKey
+
+	// Addr is the loopback address the Entra ID endpoint listens on, such as
+	// "127.0.0.1:8443". Other addresses are refused: the emulator checks no
+	// real credentials. Default: "127.0.0.1:0", a free port.
+	Addr string
+}
+
+// checkLoopback refuses a listening address that is not on loopback.
+func checkLoopback(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("emulator: Options.Addr %q is not host:port: %w", addr, err)
+	}
+	if ip := net.ParseIP(host); host == "localhost" || (ip != nil && ip.IsLoopback()) {
+		return nil
+	}
+	return fmt.Errorf("emulator: Options.Addr %q is not a loopback address; the emulator accepts any registered secret, so it listens on 127.0.0.1 or ::1 only", addr)
 }
 
 // App is an application registration in a tenant of the Emulator.
@@ -198,9 +215,16 @@ func New(opts *Options) (*Emulator, error) {
 	if err != nil {
 		return nil, fmt.Errorf("emulator: generating TLS certificates: %w", err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr := o.Addr
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	if err := checkLoopback(addr); err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("emulator: listening on 127.0.0.1: %w", err)
+		return nil, fmt.Errorf("emulator: listening on %s: %w", addr, err)
 	}
 	e := &Emulator{
 		clk:           clock.OrReal(o.Clock),

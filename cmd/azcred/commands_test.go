@@ -3,19 +3,24 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/azcred/azcred"
 	"github.com/azcred/azcred/internal/jwtx"
 )
 
@@ -139,4 +144,64 @@ func TestCommandUsageErrors(t *testing.T) {
 	var out, errOut bytes.Buffer
 	assert.Equal(t, 0, run(context.Background(), []string{"token", "-h"}, &out, &errOut))
 	assert.Contains(t, errOut.String(), "-scope")
+}
+
+func TestEmulatorCommand(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := l.Addr().String()
+	require.NoError(t, l.Close())
+	state := t.TempDir()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	out := &syncBuffer{}
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, []string{"emulator", "--addr", addr, "--state", state}, out, out) }()
+	require.Eventually(t, func() bool { return strings.Contains(out.String(), "Stop with Ctrl-C") }, 10*time.Second, 5*time.Millisecond)
+
+	env, err := os.ReadFile(filepath.Join(state, "env.sh"))
+	require.NoError(t, err)
+	assert.Contains(t, string(env), "export AZURE_AUTHORITY_HOST='https://"+addr+"'")
+	assert.Contains(t, string(env), "export SSL_CERT_FILE='"+filepath.Join(state, "ca.pem")+"'")
+	assert.Contains(t, out.String(), "AZURE_POD_IDENTITY_AUTHORITY_HOST='http://127.0.0.1:")
+
+	// A client that trusts ca.pem gets a token with the printed secret.
+	caPEM, err := os.ReadFile(filepath.Join(state, "ca.pem"))
+	require.NoError(t, err)
+	pool := x509.NewCertPool()
+	require.True(t, pool.AppendCertsFromPEM(caPEM))
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	defer client.CloseIdleConnections()
+	cred, err := azcred.NewClientSecretCredential(demoTenant, demoClient, demoSecret, &azcred.ClientSecretCredentialOptions{
+		ClientOptions: azcred.ClientOptions{AuthorityHost: "https://" + addr, Transport: client},
+	})
+	require.NoError(t, err)
+	_, err = cred.GetToken(context.Background(), azcred.TokenRequestOptions{Scopes: []string{defaultScope}})
+	require.NoError(t, err)
+
+	cancel()
+	assert.Equal(t, 0, <-done)
+	assert.Contains(t, out.String(), "Stopping.")
+
+	var stdout, stderr bytes.Buffer
+	assert.Equal(t, 1, run(context.Background(), []string{"emulator", "--addr", "0.0.0.0:0"}, &stdout, &stderr))
+	assert.Contains(t, stderr.String(), "not a loopback address")
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer and a reader goroutine.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -2,6 +2,7 @@
 //
 //	azcred token       get a token with DefaultAzureCredential and print it
 //	azcred doctor      ask every source of DefaultAzureCredential for a token and explain each answer
+//	azcred emulator    run the local Entra ID and IMDS emulator for other programs
 //	azcred demo        get tokens from a built-in local Entra ID emulator and show them (no Azure needed)
 //	azcred help        show this help
 package main
@@ -14,6 +15,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"syscall"
 )
 
 const usage = `usage: azcred <command>
@@ -24,6 +26,9 @@ commands:
   doctor  ask every source of DefaultAzureCredential for a token, one at a
           time, and print how each answered and what to do about failures;
           exit status 0 only if a source works
+  emulator
+          run the local Entra ID emulator (and an IMDS endpoint) stand-alone
+          until interrupted, printing the environment other programs need
   demo    start a local Entra ID emulator, get tokens from it with
           ClientSecretCredential and ClientCertificateCredential, and show
           what they contain (never the tokens themselves). No Azure needed.
@@ -31,7 +36,7 @@ commands:
 `
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
 }
@@ -49,6 +54,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = tokenCommand(ctx, args[1:], stdout, stderr)
 	case "doctor":
 		err = doctorCommand(ctx, args[1:], stdout, stderr)
+	case "emulator":
+		err = emulatorCommand(ctx, args[1:], stdout, stderr)
 	case "demo":
 		if len(args) > 1 {
 			fmt.Fprintf(stderr, "azcred demo takes no arguments (got %q)\n", args[1:])
