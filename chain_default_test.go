@@ -361,3 +361,58 @@ func TestUnavailableSourcePlaceholder(t *testing.T) {
 	_, err = unavailableSource{name: "EnvironmentCredential", err: orig}.GetToken(context.Background(), armRequest)
 	assert.Same(t, orig, err)
 }
+
+// blockingRunner is a tool runner whose runs block until released, and that
+// records whether a run's context was ever cancelled (a killed tool).
+type blockingRunner struct {
+	started  chan struct{}
+	release  chan struct{}
+	finished chan bool // true when the run's context was still live at the end
+}
+
+func (b *blockingRunner) Run(ctx context.Context, c exec.Command) (exec.Result, error) {
+	if c.Name != "az" {
+		return exec.Result{}, &exec.NotFoundError{Name: c.Name}
+	}
+	close(b.started)
+	select {
+	case <-b.release:
+		b.finished <- ctx.Err() == nil
+	case <-ctx.Done():
+		b.finished <- false
+		return exec.Result{}, ctx.Err()
+	}
+	out, _ := json.Marshal(map[string]any{"accessToken": "az-token", "expires_on": time.Now().Add(time.Hour).Unix()})
+	return exec.Result{Stdout: out}, nil
+}
+
+// A developer tool started speculatively is never killed because an earlier
+// source won: it finishes under its own timeout.
+func TestDefaultAzureCredentialNeverKillsAStartedTool(t *testing.T) {
+	t.Parallel()
+	e := newSecretEmulator(t, nil)
+	runner := &blockingRunner{started: make(chan struct{}), release: make(chan struct{}), finished: make(chan bool, 1)}
+	o := dacOptions(t, EnvTenantID, testTenant, EnvClientID, testClient, EnvClientSecret, testSecret)
+	o.AuthorityHost, o.Transport = e.URL(), e.Client()
+	o.toolRunner = runner
+	c, err := NewDefaultAzureCredential(o)
+	require.NoError(t, err)
+
+	<-func() chan struct{} {
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			tok, err := c.GetToken(context.Background(), armRequest)
+			assert.NoError(t, err)
+			assert.NotEqual(t, "az-token", tok.Token)
+		}()
+		<-runner.started // az was started concurrently...
+		return done
+	}() // ...and the chain decided on EnvironmentCredential while az still ran.
+	name, _ := c.Resolved()
+	assert.Equal(t, "EnvironmentCredential", name)
+
+	close(runner.release)
+	assert.True(t, <-runner.finished, "the tool ran to its end; it was not killed")
+	c.chain.waitProbes()
+}
