@@ -36,13 +36,17 @@ func TestInteractiveBrowserWithChromium(t *testing.T) {
 	spki := sha256.Sum256(resp.TLS.PeerCertificates[0].RawSubjectPublicKeyInfo)
 	pin := base64.StdEncoding.EncodeToString(spki[:])
 
+	// The profile folder is made before the cleanup that kills Chromium is
+	// registered, so that (cleanups run last-in, first-out) Chromium is gone
+	// before the folder is removed.
+	profile := t.TempDir()
 	var cmd *exec.Cmd
 	done := make(chan struct{})
 	open := func(_ context.Context, u string) error {
 		cmd = exec.Command(bin,
 			"--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
 			"--disable-background-networking", "--disable-component-update", "--disable-sync",
-			"--user-data-dir="+t.TempDir(),
+			"--user-data-dir="+profile,
 			"--ignore-certificate-errors-spki-list="+pin,
 			u)
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
