@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -87,7 +88,7 @@ func NewChainedTokenCredential(sources []TokenCredential, options *ChainedTokenC
 	}
 	list := make([]chainSource, len(sources))
 	for i, s := range sources {
-		if s == nil {
+		if isNilCredential(s) {
 			return nil, fmt.Errorf("%s: source %d is nil; pass only non-nil credentials", credNameChain, i+1)
 		}
 		list[i] = chainSource{name: sourceName(i, s), cred: s}
@@ -103,6 +104,20 @@ func newChain(name string, sources []chainSource, retry, probe bool, logger *slo
 	c := &ChainedTokenCredential{name: name, sources: sources, retry: retry, probe: probe, logger: logger, clock: clock.OrReal(clk)}
 	c.winner.Store(-1)
 	return c
+}
+
+// isNilCredential reports whether cred is nil or a nil pointer in an
+// interface (a credential whose constructor failed and was not checked).
+func isNilCredential(cred TokenCredential) bool {
+	if cred == nil {
+		return true
+	}
+	v := reflect.ValueOf(cred)
+	switch v.Kind() {
+	case reflect.Pointer, reflect.Func, reflect.Map, reflect.Interface, reflect.Slice, reflect.Chan:
+		return v.IsNil()
+	}
+	return false
 }
 
 // sourceName is the name a chain shows for a source: the credential type's

@@ -391,3 +391,10 @@ func mustJSON(t testing.TB, v any) []byte {
 	require.NoError(t, err)
 	return b
 }
+
+func TestNewChainedTokenCredentialRefusesTypedNil(t *testing.T) {
+	t.Parallel()
+	var unchecked *ClientSecretCredential // a constructor's result whose error was ignored
+	_, err := NewChainedTokenCredential([]TokenCredential{newFakeSource("A", OutcomeSucceeded), unchecked}, nil)
+	assert.ErrorContains(t, err, "source 2 is nil")
+}

@@ -366,3 +366,20 @@ func TestClientAssertionCredentialGetTokenInput(t *testing.T) {
 		return cred
 	})
 }
+
+// An assertion callback that reports its source as unavailable keeps that
+// class: the error is never both unavailable and failed.
+func TestClientAssertionUnavailableCallbackStaysUnavailable(t *testing.T) {
+	t.Parallel()
+	e := newSecretEmulator(t, nil)
+	c, err := NewClientAssertionCredential(testTenant, testClient, func(context.Context) (string, error) {
+		return "", NewCredentialUnavailableError("MySource", "no token file here", nil)
+	}, &ClientAssertionCredentialOptions{ClientOptions: emulatorOptions(e)})
+	require.NoError(t, err)
+	_, err = c.GetToken(context.Background(), armRequest)
+	var u *CredentialUnavailableError
+	require.ErrorAs(t, err, &u)
+	var af *AuthenticationFailedError
+	assert.False(t, errors.As(err, &af))
+	assert.Empty(t, e.Requests())
+}

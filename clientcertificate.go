@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
 
 	"github.com/azcred/azcred/internal/clock"
 	"github.com/azcred/azcred/internal/oauth"
@@ -117,7 +118,7 @@ func newCertificateAuth(credential string, certs []*x509.Certificate, key crypto
 			return nil, "", fmt.Errorf("%s: certificate %d is nil; pass the certificates ParseCertificates returned", credential, i)
 		}
 	}
-	if key == nil {
+	if key == nil || reflect.ValueOf(key).Kind() == reflect.Pointer && reflect.ValueOf(key).IsNil() {
 		return nil, "", errors.New(credential + ": no private key was given; pass the certificate's RSA private key (ParseCertificates reads it with the certificate)")
 	}
 	signer, ok := key.(crypto.Signer)

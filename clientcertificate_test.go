@@ -623,3 +623,14 @@ func TestClientCertificateCredentialPrintsWithoutKey(t *testing.T) {
 	require.NoError(t, json.Unmarshal(logs.Bytes(), &decoded))
 	assert.Equal(t, credNameCertificate, decoded["c"].(map[string]any)["credential"])
 }
+
+func TestClientCertificateCredentialRefusesTypedNilKey(t *testing.T) {
+	t.Parallel()
+	certs, _, err := ParseCertificates(readCert(t, "pem-pkcs8.pem"), nil)
+	require.NoError(t, err)
+	var key *rsa.PrivateKey
+	_, err = NewClientCertificateCredential(testTenant, testClient, certs, key, &ClientCertificateCredentialOptions{ClientOptions: ClientOptions{getenv: envMap()}})
+	assert.ErrorContains(t, err, "no private key was given")
+	_, err = NewOnBehalfOfCredentialWithCertificate(testTenant, testClient, "a.b.c", certs, key, nil)
+	assert.ErrorContains(t, err, "no private key was given")
+}

@@ -183,10 +183,9 @@ func (d *devTool) runError(err error, failure func(string) error) error {
 	case errors.As(err, &notFound):
 		return NewCredentialUnavailableError(d.name, fmt.Sprintf("%s (%s) is not installed or not on the search path; %s", d.tool, notFound.Name, d.install), nil)
 	case errors.As(err, &exitErr):
+		// Only stderr is quoted: stdout is where a tool prints its token,
+		// and a tool may print one and still exit non-zero.
 		text := toolText(exitErr.Stderr)
-		if text == "" {
-			text = toolText(exitErr.Stdout)
-		}
 		if failure != nil {
 			if e := failure(text); e != nil {
 				return e

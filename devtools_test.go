@@ -717,3 +717,24 @@ func BenchmarkAzureCLIProcessGetToken(b *testing.B) {
 		}
 	}
 }
+
+// A tool that prints its token and then exits non-zero with nothing on
+// stderr: the error never quotes stdout.
+func TestDevToolsNeverQuoteStdout(t *testing.T) {
+	t.Parallel()
+	const opaque = "EwBwA8l6BAAUopaque-token-value"
+	for _, m := range devToolMakers() {
+		t.Run(m.name, func(t *testing.T) {
+			t.Parallel()
+			r := &recordingRunner{answer: func(c exec.Command) (exec.Result, error) {
+				return exec.Result{}, &exec.ExitError{Name: c.Name, Code: 1, Stdout: []byte(`{"Token":"` + opaque + `","accessToken":"` + opaque + `"}`)}
+			}}
+			cred, err := m.make(devToolSeams{runner: r, getenv: envMap()}, false)
+			require.NoError(t, err)
+			_, err = cred.GetToken(context.Background(), armRequest)
+			require.Error(t, err)
+			assert.NotContains(t, err.Error(), opaque)
+			assert.Contains(t, err.Error(), "exited with status 1")
+		})
+	}
+}

@@ -153,7 +153,9 @@ func (c *entraClient) fetch(ctx context.Context, r cache.Request) (cache.Token, 
 // [*AuthenticationFailedError] that carries the authority's details.
 func (c *entraClient) wrapError(err error) error {
 	var af *AuthenticationFailedError
-	if errors.As(err, &af) {
+	if errors.As(err, &af) || isUnavailable(err) {
+		// Already classified (an unavailable cause, from an assertion
+		// callback say, stays unavailable: the classes never overlap).
 		return err
 	}
 	e := NewAuthenticationFailedError(c.name, "", err)

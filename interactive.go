@@ -382,24 +382,32 @@ func (l *loopback) close() {
 	})
 }
 
-// openSystemBrowser opens url with the platform's opener.
-func openSystemBrowser(ctx context.Context, u string) error {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
+// openSystemBrowser opens url with the platform's opener. The opener is
+// started, not waited for: on Linux xdg-open may run the browser itself in
+// the foreground, and killing it would end the sign-in. It is reaped in the
+// background; an opener that fails at once is reported so the URL is printed
+// instead.
+func openSystemBrowser(_ context.Context, u string) error {
 	var cmd *exec.Cmd
 	switch runtime.GOOS {
 	case "windows":
-		cmd = exec.CommandContext(ctx, "rundll32", "url.dll,FileProtocolHandler", u)
+		cmd = exec.Command("rundll32", "url.dll,FileProtocolHandler", u)
 	case "darwin":
-		cmd = exec.CommandContext(ctx, "open", u)
+		cmd = exec.Command("open", u)
 	default:
 		path, err := exec.LookPath("xdg-open")
 		if err != nil {
 			return errors.New("xdg-open is not installed")
 		}
-		cmd = exec.CommandContext(ctx, path, u)
+		cmd = exec.Command(path, u)
 	}
-	return cmd.Run()
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	// The browser lives as long as the user wants it to; this goroutine
+	// only collects the opener's exit status so that it is not left a zombie.
+	go func() { _ = cmd.Wait() }()
+	return nil
 }
 
 // String describes the credential.

@@ -414,7 +414,9 @@ func (p *publicClient) forgetRefreshToken(ctx context.Context, cae bool) {
 // [*AuthenticationFailedError] with the authority's details.
 func (p *publicClient) wrapError(err error) error {
 	var af *AuthenticationFailedError
-	if errors.As(err, &af) {
+	if errors.As(err, &af) || isUnavailable(err) {
+		// Already classified (an unavailable cause, from an assertion
+		// callback say, stays unavailable: the classes never overlap).
 		return err
 	}
 	e := NewAuthenticationFailedError(p.name, "", err)

@@ -9,6 +9,7 @@ package cache
 
 import (
 	"context"
+	"errors"
 	"maps"
 	"math/rand/v2"
 	"slices"
@@ -281,6 +282,23 @@ func (e *Engine) getSlow(ctx context.Context, k key, r Request) (Token, error) {
 	}
 }
 
+// ErrFetchPanicked is the error callers get when the fetch panicked. A fetch
+// runs user code (assertion callbacks, stores, transports) on a goroutine of
+// the engine, where the caller's own recover cannot catch a panic; the
+// engine recovers it so that one bad callback fails one request instead of
+// the process. The panic's value is not kept: it could hold a secret.
+var ErrFetchPanicked = errors.New("getting the token panicked (in a callback, store or transport the credential was given); see the program's code for the cause")
+
+// safeFetch calls the fetch and turns a panic into ErrFetchPanicked.
+func (e *Engine) safeFetch(ctx context.Context, r Request) (tok Token, err error) {
+	defer func() {
+		if recover() != nil {
+			tok, err = Token{}, ErrFetchPanicked
+		}
+	}()
+	return e.fetch(ctx, r)
+}
+
 // startLocked registers and starts a fetch for fk. The fetch keeps ctx's
 // values but not its cancellation, and is bounded by the engine's timeout.
 func (e *Engine) startLocked(ctx context.Context, fk flightKey, r Request) *flight {
@@ -294,7 +312,7 @@ func (e *Engine) startLocked(ctx context.Context, fk flightKey, r Request) *flig
 }
 
 func (e *Engine) run(ctx context.Context, cancel context.CancelFunc, f *flight, r Request) {
-	tok, err := e.fetch(ctx, r)
+	tok, err := e.safeFetch(ctx, r)
 	cancel()
 	received := e.clock.Now()
 	var jitter float64

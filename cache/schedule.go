@@ -84,3 +84,20 @@ func Schedule(received time.Time, t Token, jitter float64) (refreshAt, usableUnt
 	early := time.Duration(float64(refreshAt.Sub(received)) * maxJitter * jitter)
 	return refreshAt.Add(-early), usableUntil
 }
+
+// String describes t without its value, the bearer token.
+func (t Token) String() string {
+	return describeSecret("cache.Token", t.Value, t.ExpiresOn, t.RefreshOn)
+}
+
+// GoString is String, so that %#v shows no token either.
+func (t Token) GoString() string { return t.String() }
+
+// describeSecret renders a token-like value's times and whether it is set.
+func describeSecret(name, value string, expiresOn, refreshOn time.Time) string {
+	shown := `""`
+	if value != "" {
+		shown = "REDACTED"
+	}
+	return name + "{Value: " + shown + ", ExpiresOn: " + expiresOn.Format(time.RFC3339) + ", RefreshOn: " + refreshOn.Format(time.RFC3339) + "}"
+}

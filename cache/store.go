@@ -60,3 +60,11 @@ type Store interface {
 	// error.
 	Delete(ctx context.Context, k EntryKey) error
 }
+
+// String describes e without its value, which is a secret.
+func (e Entry) String() string {
+	return describeSecret("cache.Entry", e.Value, e.ExpiresOn, e.RefreshOn)
+}
+
+// GoString is String, so that %#v shows no secret either.
+func (e Entry) GoString() string { return e.String() }

@@ -6,18 +6,27 @@ import (
 	"errors"
 	"os"
 	osexec "os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 )
 
-// setGroup does nothing on Windows: the standard library has no process
-// groups there, and azcred uses no job objects. A tool's own child processes
-// may outlive a killed tool on Windows.
+// setGroup does nothing on Windows, which has no process groups; killGroup
+// ends the tool's process tree instead.
 func setGroup(*osexec.Cmd) {}
 
-// killGroup kills the tool's process (not its children; see setGroup).
+// killGroup ends the tool and every process it started (az.cmd starts
+// cmd.exe, which starts python.exe) with the system's taskkill /T, then makes
+// sure of the tool itself. taskkill is run from %SYSTEMROOT%\System32, never
+// from the search path.
 func killGroup(cmd *osexec.Cmd) error {
 	if cmd.Process == nil {
 		return nil
+	}
+	if root := os.Getenv("SYSTEMROOT"); root != "" {
+		tk := osexec.Command(filepath.Join(root, "System32", "taskkill.exe"), "/T", "/F", "/PID", strconv.Itoa(cmd.Process.Pid))
+		tk.Dir = root
+		_ = tk.Run() // the tree may be gone already; the Kill below decides
 	}
 	err := cmd.Process.Kill()
 	if errors.Is(err, os.ErrProcessDone) {

@@ -265,7 +265,8 @@ func (c *Client) StartDeviceCode(ctx context.Context, p Params) (*DeviceCode, er
 		return nil, errors.New("the device code response has no valid expires_in")
 	}
 	interval, ok := seconds(raw.Interval)
-	if !ok || interval < 0 {
+	if !ok || interval <= 0 {
+		// Zero would poll back to back for the code's whole life.
 		interval = defaultPollInterval
 	}
 	return &DeviceCode{
