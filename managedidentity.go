@@ -77,7 +77,9 @@ type ManagedIdentityCredentialOptions struct {
 	// chainMode is set by DefaultAzureCredential when it holds other sources
 	// too: on IMDS the first request is bounded by probeTimeout and a probe
 	// decides whether IMDS is there, so a machine without one is passed over
-	// within about a second (see internal/msi's chainFirst).
+	// within about a second (see internal/msi's chainFirst). Once IMDS has
+	// answered, the credential's requests use the full retry policy, with
+	// connections no longer bounded by probeTimeout.
 	chainMode bool
 }
 

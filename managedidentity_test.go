@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/azcred/azcred/azcredtest/emulator"
+	"github.com/azcred/azcred/internal/clock"
 )
 
 // miFixture is an emulator with a system-assigned and a user-assigned
@@ -335,6 +336,65 @@ func TestManagedIdentityChainModeHealthyIMDSOneRequest(t *testing.T) {
 	_, err = c.GetToken(context.Background(), armRequest)
 	require.NoError(t, err)
 	assert.Len(t, h.Requests(), 1, "the first token costs one request")
+}
+
+// driveMIClock advances clk by step whenever something waits on it (the
+// retry backoff), until stop is called.
+func driveMIClock(clk *clock.Fake, step time.Duration) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for clk.BlockUntilTimers(ctx, 1) == nil {
+			clk.Advance(step)
+		}
+	}()
+	return func() { cancel(); <-done }
+}
+
+func TestManagedIdentityChainModeEndsOnceIMDSHasAnswered(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name  string
+		fault emulator.MIFault
+		want  []int
+	}{
+		// Two drops: net/http may re-send once on a reused connection itself.
+		{"dropped connections", emulator.MIFault{Count: 2, Drop: true}, []int{200, 0, 0, 200}},
+		{"503", emulator.MIFault{Status: http.StatusServiceUnavailable, Body: []byte(`{"error":"busy"}`)}, []int{200, 503, 200}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			f := newMIFixture(t)
+			h, err := f.e.StartIMDS()
+			require.NoError(t, err)
+			clk := clock.NewFake(time.Now())
+			o := miOptions(t, h, nil)
+			o.chainMode = true
+			o.clock = clk
+			c, err := NewManagedIdentityCredential(o)
+			require.NoError(t, err)
+			_, err = c.GetToken(context.Background(), armRequest)
+			require.NoError(t, err)
+			require.Len(t, h.Requests(), 1)
+
+			// Hours later, a first request for another resource meets a
+			// fault: IMDS is known to be there, so it is retried.
+			h.InjectFault(tc.fault)
+			stop := driveMIClock(clk, time.Second)
+			tok, err := c.GetToken(context.Background(), TokenRequestOptions{Scopes: []string{"https://vault.azure.net/.default"}})
+			stop()
+			require.NoError(t, err)
+			assert.NotEmpty(t, tok.Token)
+			reqs := h.Requests()
+			statuses := make([]int, len(reqs))
+			for i, r := range reqs {
+				statuses[i] = r.Status
+				assert.Equal(t, "true", r.Header.Get("Metadata"), "no probe")
+			}
+			assert.Equal(t, tc.want, statuses)
+		})
+	}
 }
 
 func TestManagedIdentityArcRefusals(t *testing.T) {

@@ -46,7 +46,7 @@ func (c *Client) GetToken(ctx context.Context, resource string) (Token, error) {
 	switch {
 	case c.source == AzureArc:
 		return c.arc(ctx, req, start)
-	case c.source == IMDS && c.chain:
+	case c.probing():
 		resp, err = c.chainFirst(ctx, req, start)
 	default:
 		resp, err = c.do(ctx, req, start)

@@ -151,7 +151,7 @@ func TestIMDSStatusesRetriedOrNot(t *testing.T) {
 		status  int
 		retried bool
 	}{
-		{404, true}, {410, true}, {429, true}, {500, true}, {503, true},
+		{404, true}, {410, true}, {429, true}, {500, true}, {501, true}, {503, true}, {505, true},
 		{400, false}, {401, false}, {403, false},
 	} {
 		t.Run(http.StatusText(tc.status), func(t *testing.T) {
@@ -434,4 +434,203 @@ func TestChainAnswersThatMeanNoIdentity(t *testing.T) {
 			assert.Len(t, f.imds.Requests(), 1)
 		})
 	}
+}
+
+func TestIMDSRetries501And505ButAppServiceDoesNot(t *testing.T) {
+	t.Parallel()
+	for _, status := range []int{http.StatusNotImplemented, http.StatusHTTPVersionNotSupported} {
+		t.Run(http.StatusText(status), func(t *testing.T) {
+			t.Parallel()
+			f := newIMDS(t)
+			f.imds.InjectFault(emulator.MIFault{Status: status, Body: []byte(`{"error":"x"}`)})
+			c := f.client(t, nil)
+			stop := drive(f.clk, time.Second)
+			tok, err := c.GetToken(context.Background(), arm)
+			stop()
+			require.NoError(t, err)
+			assert.NotEmpty(t, tok.AccessToken)
+			assert.Equal(t, []int{status, http.StatusOK}, statuses(f.imds.Requests()))
+
+			// App Service keeps the common rule: 501 and 505 are final.
+			as, err := f.e.StartAppService()
+			require.NoError(t, err)
+			as.InjectFault(emulator.MIFault{Status: status, Body: []byte(`{"error":"x"}`)})
+			vars := as.Env()
+			c, err = New(Config{Getenv: func(k string) string { return vars[k] }, Clock: f.clk})
+			require.NoError(t, err)
+			require.Equal(t, AppService, c.Source())
+			_, err = c.GetToken(context.Background(), arm)
+			var re *ResponseError
+			require.ErrorAs(t, err, &re)
+			assert.Equal(t, status, re.StatusCode)
+			assert.Equal(t, []int{status}, statuses(as.Requests()), "not retried")
+		})
+	}
+}
+
+// Chain mode after IMDS has answered.
+
+const vault = "https://vault.azure.net"
+
+// firstChainToken gets the chain-mode client's first token, which ends
+// chain mode, and checks that it took the one request.
+func firstChainToken(t *testing.T, f imdsFixture, c *Client) {
+	t.Helper()
+	_, err := c.GetToken(context.Background(), arm)
+	require.NoError(t, err)
+	require.Len(t, f.imds.Requests(), 1)
+}
+
+// tokenRequests checks that every request after the first is a token
+// request (Metadata, resource) for resource: no probe.
+func tokenRequests(t *testing.T, reqs []emulator.Request, resource string) {
+	t.Helper()
+	for _, r := range reqs[1:] {
+		assert.Equal(t, "true", r.Header.Get("Metadata"), "no header-less probe")
+		assert.Equal(t, resource, r.Query.Get("resource"))
+	}
+}
+
+func TestChainAfterIMDSAnsweredUsesTheFullPolicy(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name  string
+		fault emulator.MIFault
+		want  []int
+	}{
+		// Two drops: a reused idle connection may be retried once by
+		// net/http itself; the second drop reaches azcred either way.
+		{"dropped connections", emulator.MIFault{Count: 2, Drop: true}, []int{200, 0, 0, 200}},
+		{"503", emulator.MIFault{Status: http.StatusServiceUnavailable, Body: []byte(`{"error":"busy"}`)}, []int{200, 503, 200}},
+		{"501", emulator.MIFault{Status: http.StatusNotImplemented, Body: []byte(`{"error":"x"}`)}, []int{200, 501, 200}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			f := newIMDS(t)
+			c := chainClient(t, f, f.imds.URL())
+			firstChainToken(t, f, c)
+			f.imds.InjectFault(tc.fault)
+			stop := drive(f.clk, time.Second)
+			tok, err := c.GetToken(context.Background(), vault)
+			stop()
+			require.NoError(t, err, "retried under the full policy, not reported unavailable")
+			assert.NotEmpty(t, tok.AccessToken)
+			reqs := f.imds.Requests()
+			assert.Equal(t, tc.want, statuses(reqs))
+			tokenRequests(t, reqs, vault)
+		})
+	}
+}
+
+func TestChainAfterIMDSAnsweredFailureIsNotUnavailable(t *testing.T) {
+	t.Parallel()
+	f := newIMDS(t)
+	c := chainClient(t, f, f.imds.URL())
+	firstChainToken(t, f, c)
+	f.imds.InjectFault(emulator.MIFault{Count: 100, Drop: true})
+	stop := drive(f.clk, time.Second)
+	_, err := c.GetToken(context.Background(), vault)
+	stop()
+	var re *ResponseError
+	require.ErrorAs(t, err, &re, "IMDS is known to be there: a failure")
+	var un *UnavailableError
+	assert.False(t, errors.As(err, &un))
+	// Six retries: at least seven requests (net/http may re-send one on a
+	// reused connection by itself).
+	assert.GreaterOrEqual(t, len(f.imds.Requests()), 1+IMDSDefaults.MaxRetries+1)
+}
+
+func TestChainAfterIMDSAnsweredSlowAnswerIsNotProbed(t *testing.T) {
+	t.Parallel()
+	f := newIMDS(t)
+	c := chainClient(t, f, f.imds.URL())
+	firstChainToken(t, f, c)
+	gate := make(chan struct{})
+	f.imds.InjectFault(emulator.MIFault{Gate: gate})
+	type res struct {
+		tok Token
+		err error
+	}
+	out := make(chan res, 1)
+	go func() {
+		tok, err := c.GetToken(context.Background(), vault)
+		out <- res{tok, err}
+	}()
+	require.Eventually(t, func() bool { return len(f.imds.Requests()) == 2 }, 5*time.Second, time.Millisecond)
+	assert.Equal(t, 0, f.clk.Timers(), "no probe timer runs")
+	f.clk.Advance(10 * DefaultProbeTimeout)
+	close(gate)
+	r := <-out
+	require.NoError(t, r.err)
+	assert.NotEmpty(t, r.tok.AccessToken)
+	reqs := f.imds.Requests()
+	assert.Equal(t, []int{200, 200}, statuses(reqs), "the slow answer was waited for, without a probe")
+	tokenRequests(t, reqs, vault)
+}
+
+// slowDialer dials loopback addresses, the first connection at once and
+// every later one as if connecting took slow: a dial whose context ends
+// sooner fails as a bounded dial would.
+type slowDialer struct {
+	slow  time.Duration
+	mu    sync.Mutex
+	dials int
+	cut   int
+}
+
+func (d *slowDialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	d.mu.Lock()
+	d.dials++
+	n := d.dials
+	if dl, ok := ctx.Deadline(); ok && n > 1 && time.Until(dl) < d.slow {
+		d.cut++
+		d.mu.Unlock()
+		return nil, &net.OpError{Op: "dial", Net: network, Err: context.DeadlineExceeded}
+	}
+	d.mu.Unlock()
+	var nd net.Dialer
+	return nd.DialContext(ctx, network, addr)
+}
+
+func TestChainAfterIMDSAnsweredConnectingIsNotBoundedByTheProbeTimeout(t *testing.T) {
+	t.Parallel()
+	f := newIMDS(t)
+	d := &slowDialer{slow: 3 * DefaultProbeTimeout}
+	hc := &http.Client{Transport: &http.Transport{DialContext: d.DialContext, DisableKeepAlives: true}}
+	c, err := New(Config{Getenv: noEnv(), IMDSBase: f.imds.URL(), Clock: f.clk, Chain: true, Transport: hc})
+	require.NoError(t, err)
+	firstChainToken(t, f, c)
+	stop := drive(f.clk, time.Second)
+	tok, err := c.GetToken(context.Background(), vault)
+	stop()
+	require.NoError(t, err)
+	assert.NotEmpty(t, tok.AccessToken)
+	assert.Equal(t, []int{200, 200}, statuses(f.imds.Requests()))
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	assert.Equal(t, 2, d.dials)
+	assert.Equal(t, 0, d.cut, "no connection was cut at the probe timeout")
+}
+
+func TestChainFirstContactStillBoundsConnecting(t *testing.T) {
+	t.Parallel()
+	f := newIMDS(t)
+	// Every connection is slow, the first too: in chain mode, before IMDS
+	// has answered, connecting is cut at the probe timeout.
+	d := &slowDialer{slow: 3 * DefaultProbeTimeout}
+	d.dials = 1
+	hc := &http.Client{Transport: &http.Transport{DialContext: d.DialContext, DisableKeepAlives: true}}
+	c, err := New(Config{Getenv: noEnv(), IMDSBase: f.imds.URL(), Clock: f.clk, Chain: true, Transport: hc})
+	require.NoError(t, err)
+	_, err = c.GetToken(context.Background(), arm)
+	var un *UnavailableError
+	require.ErrorAs(t, err, &un)
+	assert.Empty(t, f.imds.Requests())
+	assert.Equal(t, 0, f.clk.Timers(), "nothing waits to retry")
+	// Still no IMDS seen: the next call is bounded the same way.
+	_, err = c.GetToken(context.Background(), arm)
+	require.ErrorAs(t, err, &un)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	assert.Equal(t, 2, d.cut)
 }

@@ -11,8 +11,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/azcred/azcred/internal/clock"
@@ -128,8 +130,10 @@ var IMDSDefaults = httpx.Policy{
 	TryTimeout:    time.Minute,
 }
 
-// imdsRetryStatuses are retried by IMDS and Arc besides 408, 429 and 5xx.
-var imdsRetryStatuses = []int{404, 410}
+// imdsRetryStatuses are retried by IMDS and Arc besides 408, 429 and the
+// 5xx that httpx retries for every source: 404, 410, and the 501 and 505
+// that httpx leaves out (IMDS retries every 5xx, as in azidentity).
+var imdsRetryStatuses = []int{404, 410, http.StatusNotImplemented, http.StatusHTTPVersionNotSupported}
 
 // Config configures a Client. The zero value detects the source from the
 // process environment and uses azcred's own transport.
@@ -158,7 +162,8 @@ type Config struct {
 	// means the platform's.
 	HimdsPath string
 	// Chain turns on the chain behaviour of IMDS: a bounded first request
-	// and a probe, so that a machine without IMDS is found out fast.
+	// and a probe, so that a machine without IMDS is found out fast. It
+	// lasts until IMDS first answers; later requests use the full policy.
 	Chain bool
 	// ProbeTimeout bounds the chain's first connection and answer; 0 means
 	// DefaultProbeTimeout.
@@ -183,6 +188,11 @@ type Client struct {
 	probeTO  time.Duration
 	traced   bool // the transport is ours, so connection traces are reliable
 	retryOff bool // the caller asked for no retries
+	// imdsSeen records that IMDS has answered a request of this client in
+	// HTTP (chain mode). From then on chain mode is over: requests go
+	// through the full policy, and connecting is no longer bounded by the
+	// probe timeout.
+	imdsSeen atomic.Bool
 
 	firstAnswered func() // test hook: a chain's first request has its answer
 }
@@ -375,8 +385,8 @@ func (c *Client) checkIdentity() error {
 }
 
 // buildHTTP makes the source's HTTP clients: IMDS and Arc bypass proxies
-// (and, in a chain, bound connecting by the probe timeout); Service Fabric
-// pins the server certificate.
+// (and, in a chain, bound connecting by the probe timeout until IMDS has
+// answered); Service Fabric pins the server certificate.
 func (c *Client) buildHTTP(cfg Config, getenv env.Getenv) error {
 	transport := cfg.Transport
 	defaults, statuses := httpx.EntraDefaults, []int(nil)
@@ -388,7 +398,7 @@ func (c *Client) buildHTTP(cfg Config, getenv env.Getenv) error {
 			if t, ok := hc.Transport.(*httpTransport); ok {
 				t.Proxy = nil
 				if c.chain && c.source == IMDS {
-					boundDial(t, c.probeTO)
+					boundDial(t, c.probeTO, c.probing)
 				}
 				c.traced = cfg.Transport == nil
 			}
@@ -413,6 +423,20 @@ func (c *Client) buildHTTP(cfg Config, getenv env.Getenv) error {
 	o.Retry = httpx.Policy{MaxRetries: -1, TryTimeout: c.http.Policy().TryTimeout}
 	c.single = httpx.New(o)
 	return nil
+}
+
+// probing reports whether the client is in chain mode and IMDS has not
+// answered it yet: the first contact, which the probe timeout bounds.
+func (c *Client) probing() bool {
+	return c.chain && c.source == IMDS && !c.imdsSeen.Load()
+}
+
+// sawIMDS records that IMDS answered in HTTP, which ends chain mode.
+func (c *Client) sawIMDS() {
+	if c.chain && !c.imdsSeen.Load() {
+		c.imdsSeen.Store(true)
+		c.logger.Debug("azcred IMDS has answered; its requests now use the full retry policy")
+	}
 }
 
 // Describe returns the log line that names the source and identity.

@@ -31,6 +31,10 @@ type result struct {
 // IMDS: the token request then completes or is retried under the full
 // policy, in this same call. A 404, 410, 429 or 5xx answer to the first
 // request continues under the full policy too.
+//
+// Any HTTP answer, to the token request or to the probe, ends chain mode
+// for the client (sawIMDS): later requests go through the full policy,
+// with connections no longer bounded by the probe timeout.
 func (c *Client) chainFirst(ctx context.Context, req *httpx.Request, start time.Time) (*httpx.Response, error) {
 	firstCtx, cancelFirst := context.WithCancel(ctx)
 	defer cancelFirst()
@@ -106,6 +110,9 @@ func (c *Client) probe(ctx context.Context, first <-chan result) (alive bool, ea
 	defer timer.Stop()
 	select {
 	case p := <-answers:
+		if p.err == nil {
+			c.sawIMDS()
+		}
 		return p.err == nil, nil, nil
 	case r := <-first:
 		cancel()
@@ -125,6 +132,9 @@ func (c *Client) probe(ctx context.Context, first <-chan result) (alive bool, ea
 // afterFirst decides what the first answer means. alive says whether IMDS
 // has shown itself (by answering the probe).
 func (c *Client) afterFirst(ctx context.Context, req *httpx.Request, start time.Time, r result, alive bool) (*httpx.Response, error) {
+	if r.err == nil || alive {
+		c.sawIMDS()
+	}
 	if c.firstAnswered != nil {
 		c.firstAnswered()
 	}

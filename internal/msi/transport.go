@@ -17,14 +17,20 @@ import (
 
 type httpTransport = http.Transport
 
-// boundDial limits every connection attempt of t to d, so that a chain
-// learns at once that nothing listens at the IMDS address.
-func boundDial(t *http.Transport, d time.Duration) {
+// boundDial limits every connection attempt of t to d while bounded
+// reports true, so that a chain learns at once that nothing listens at the
+// IMDS address; once IMDS has answered, connections are not bounded.
+// (Deciding per dial keeps one transport, so the connection of the first
+// token serves the later requests too.)
+func boundDial(t *http.Transport, d time.Duration, bounded func() bool) {
 	dial := t.DialContext
 	if dial == nil {
 		dial = (&net.Dialer{KeepAlive: 30 * time.Second}).DialContext
 	}
 	t.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if !bounded() {
+			return dial(ctx, network, addr)
+		}
 		ctx, cancel := context.WithTimeout(ctx, d)
 		defer cancel()
 		return dial(ctx, network, addr)
