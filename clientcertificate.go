@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"reflect"
 
+	"github.com/azcred/azcred/cache"
 	"github.com/azcred/azcred/internal/clock"
 	"github.com/azcred/azcred/internal/oauth"
 )
@@ -37,6 +38,11 @@ type ClientCertificateCredentialOptions struct {
 	// header) with every assertion, which apps that trust certificates by
 	// subject name and issuer require. Default: false.
 	SendCertificateChain bool
+	// Cache keeps access tokens in a persistent store (such as
+	// [cache.NewFileStore]) as well as in memory, so that later runs of the
+	// program, and other processes sharing the store, reuse them until they
+	// are due for refresh. Default: nil, memory only.
+	Cache cache.Store
 }
 
 // ClientCertificateCredential authenticates an application (service
@@ -72,6 +78,7 @@ func NewClientCertificateCredential(tenantID, clientID string, certs []*x509.Cer
 		clientID: clientID,
 		options:  &options.ClientOptions,
 		allowed:  options.AdditionallyAllowedTenants,
+		store:    options.Cache,
 		grant: func(ctx context.Context, c *oauth.Client, p oauth.Params) (*oauth.Token, error) {
 			p.Auth = auth(p)
 			return c.ClientCredentials(ctx, p)

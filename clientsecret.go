@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 
+	"github.com/azcred/azcred/cache"
 	"github.com/azcred/azcred/internal/oauth"
 )
 
@@ -24,6 +25,11 @@ type ClientSecretCredentialOptions struct {
 	// azcred never sends instance or OpenID discovery requests, so it has no
 	// effect. Default: false.
 	DisableInstanceDiscovery bool
+	// Cache keeps access tokens in a persistent store (such as
+	// [cache.NewFileStore]) as well as in memory, so that later runs of the
+	// program, and other processes sharing the store, reuse them until they
+	// are due for refresh. Default: nil, memory only.
+	Cache cache.Store
 }
 
 // ClientSecretCredential authenticates an application (service principal)
@@ -52,6 +58,7 @@ func NewClientSecretCredential(tenantID, clientID, secret string, options *Clien
 		clientID: clientID,
 		options:  &options.ClientOptions,
 		allowed:  options.AdditionallyAllowedTenants,
+		store:    options.Cache,
 		grant: func(ctx context.Context, c *oauth.Client, p oauth.Params) (*oauth.Token, error) {
 			p.Auth.Secret = secret
 			return c.ClientCredentials(ctx, p)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -29,6 +30,7 @@ type entraClient struct {
 	grant    grantFunc
 	clock    clock.Clock
 	clientID string
+	store    cache.Store // persistent access tokens; nil: memory only
 }
 
 // grantFunc sends the credential's token request to endpoint with the shared
@@ -46,6 +48,9 @@ type entraConfig struct {
 	// tenantOptional lets an empty tenant mean "organizations" (public
 	// clients); otherwise the tenant is required.
 	tenantOptional bool
+	// store keeps access tokens between processes (the credential's Cache
+	// option); nil keeps them in memory only.
+	store cache.Store
 }
 
 // newEntraClient validates the configuration shared by the Entra ID
@@ -86,6 +91,7 @@ func newEntraClient(cfg entraConfig) (*entraClient, error) {
 		grant:    cfg.grant,
 		clock:    clk,
 		clientID: cfg.clientID,
+		store:    cfg.store,
 	}
 	c.oauth = oauth.NewClient(oauth.Options{
 		HTTP: httpx.New(httpx.Options{
@@ -125,6 +131,9 @@ func (c *entraClient) fetch(ctx context.Context, r cache.Request) (cache.Token, 
 	if err := validateScopes(c.name, r.Scopes); err != nil {
 		return cache.Token{}, err
 	}
+	if t, ok := c.loadStored(ctx, r); ok {
+		return t, nil
+	}
 	endpoint, err := oauth.TokenEndpoint(c.host, r.TenantID, c.region)
 	if err != nil {
 		return cache.Token{}, NewAuthenticationFailedError(c.name, "cannot build the token endpoint", err)
@@ -146,7 +155,56 @@ func (c *entraClient) fetch(ctx context.Context, r cache.Request) (cache.Token, 
 		slog.String("scopes", strings.Join(r.Scopes, " ")), slog.String("tenant", r.TenantID),
 		slog.String("clientID", c.clientID), slog.Time("expiresOn", tok.ExpiresOn),
 		slog.Duration("took", c.clock.Now().Sub(start)))
-	return cache.Token{Value: tok.AccessToken, ExpiresOn: tok.ExpiresOn, RefreshOn: tok.RefreshOn}, nil
+	t := cache.Token{Value: tok.AccessToken, ExpiresOn: tok.ExpiresOn, RefreshOn: tok.RefreshOn}
+	c.saveStored(ctx, r, t)
+	return t, nil
+}
+
+// storedKey names r's access token in the persistent cache: the app at its
+// authority, then the tenant and the set of scopes.
+func (c *entraClient) storedKey(r cache.Request) cache.EntryKey {
+	scopes := slices.Clone(r.Scopes)
+	slices.Sort(scopes)
+	return cache.EntryKey{
+		Kind:      cache.KindAccessToken,
+		Partition: c.clientID + "@" + c.host,
+		Key:       r.TenantID + " " + strings.Join(slices.Compact(scopes), " "),
+		CAE:       r.EnableCAE,
+	}
+}
+
+// loadStored returns r's token from the persistent cache when one is there
+// and not yet due for refresh: another process (or an earlier run) got it.
+// A request with claims always goes to the authority. A store that fails is
+// logged and passed over.
+func (c *entraClient) loadStored(ctx context.Context, r cache.Request) (cache.Token, bool) {
+	if c.store == nil || r.Claims != "" {
+		return cache.Token{}, false
+	}
+	e, ok, err := c.store.Load(ctx, c.storedKey(r))
+	if err != nil {
+		c.logger.LogAttrs(ctx, slog.LevelWarn, c.name+": reading the persistent cache failed; asking Entra ID", slog.String("error", err.Error()))
+		return cache.Token{}, false
+	}
+	if !ok || e.Value == "" || !c.clock.Now().Before(e.RefreshOn) {
+		return cache.Token{}, false
+	}
+	c.logger.LogAttrs(ctx, slog.LevelDebug, c.name+".GetToken took a token from the persistent cache",
+		slog.String("scopes", strings.Join(r.Scopes, " ")), slog.Time("expiresOn", e.ExpiresOn))
+	return cache.Token{Value: e.Value, ExpiresOn: e.ExpiresOn, RefreshOn: e.RefreshOn}, true
+}
+
+// saveStored keeps t in the persistent cache with its refresh time, so that
+// every process using the store refreshes it when this one would.
+func (c *entraClient) saveStored(ctx context.Context, r cache.Request, t cache.Token) {
+	if c.store == nil {
+		return
+	}
+	refreshOn, _ := cache.Schedule(c.clock.Now(), t, 0)
+	err := c.store.Save(ctx, c.storedKey(r), cache.Entry{Value: t.Value, ExpiresOn: t.ExpiresOn, RefreshOn: refreshOn})
+	if err != nil {
+		c.logger.LogAttrs(ctx, slog.LevelWarn, c.name+": writing the persistent cache failed; the token is kept in memory only", slog.String("error", err.Error()))
+	}
 }
 
 // wrapError turns what the token request returned into an
