@@ -191,7 +191,7 @@ func (c *entraClient) loadStored(ctx context.Context, r cache.Request) (cache.To
 	}
 	c.logger.LogAttrs(ctx, slog.LevelDebug, c.name+".GetToken took a token from the persistent cache",
 		slog.String("scopes", strings.Join(r.Scopes, " ")), slog.Time("expiresOn", e.ExpiresOn))
-	return cache.Token{Value: e.Value, ExpiresOn: e.ExpiresOn, RefreshOn: e.RefreshOn}, true
+	return cache.Token(e), true
 }
 
 // saveStored keeps t in the persistent cache with its refresh time, so that
