@@ -164,7 +164,7 @@ func showHost(ctx context.Context, w io.Writer, e *emulator.Emulator, h simulate
 			return err
 		}
 	}
-	fmt.Fprintf(w, "\n== %s %s\n", h.title, h.note)
+	fmt.Fprintf(w, "\n== %s\n", strings.TrimSpace(h.title+" "+h.note))
 	opts := &azcred.DefaultAzureCredentialOptions{ClientOptions: azcred.ClientOptions{Transport: e.Client()}}
 	cred, err := azcred.NewDefaultAzureCredential(opts)
 	if err != nil {
