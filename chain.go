@@ -433,12 +433,19 @@ type DefaultAzureCredentialOptions struct {
 	// Default: the AZURE_CLIENT_ID environment variable.
 	WorkloadIdentityClientID string
 
-	// Exclude* leave a source out of the chain. Default: false (included).
-	ExcludeEnvironmentCredential       bool
-	ExcludeWorkloadIdentityCredential  bool
-	ExcludeManagedIdentityCredential   bool
-	ExcludeAzureCLICredential          bool
-	ExcludeAzurePowerShellCredential   bool
+	// ExcludeEnvironmentCredential leaves EnvironmentCredential out of the
+	// chain. Default: false (included). Each Exclude option below works the
+	// same way for its source.
+	ExcludeEnvironmentCredential bool
+	// ExcludeWorkloadIdentityCredential leaves WorkloadIdentityCredential out.
+	ExcludeWorkloadIdentityCredential bool
+	// ExcludeManagedIdentityCredential leaves ManagedIdentityCredential out.
+	ExcludeManagedIdentityCredential bool
+	// ExcludeAzureCLICredential leaves AzureCLICredential out.
+	ExcludeAzureCLICredential bool
+	// ExcludeAzurePowerShellCredential leaves AzurePowerShellCredential out.
+	ExcludeAzurePowerShellCredential bool
+	// ExcludeAzureDeveloperCLICredential leaves AzureDeveloperCLICredential out.
 	ExcludeAzureDeveloperCLICredential bool
 
 	// EnableInteractiveBrowserCredential adds interactive browser sign-in as

@@ -22,8 +22,10 @@ const Name = "FakeCredential"
 
 // Result is one scripted answer of a [Credential]: a token, or an error.
 type Result struct {
+	// Token is returned when Err is nil.
 	Token azcred.AccessToken
-	Err   error
+	// Err, when set, is returned instead of a token.
+	Err error
 }
 
 // Token returns a Result with a token of the given value that expires
@@ -59,8 +61,10 @@ var errAuthRequired = &azcred.AuthenticationRequiredError{}
 
 // Call is one GetToken call a fake received.
 type Call struct {
+	// Options are the call's request, its scopes copied.
 	Options azcred.TokenRequestOptions
-	Time    time.Time
+	// Time is when the call arrived.
+	Time time.Time
 }
 
 // Credential is a fake [azcred.TokenCredential]. A static one (NewStatic)

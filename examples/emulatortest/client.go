@@ -14,10 +14,10 @@ import (
 
 // Client calls an API that needs a bearer token for scope.
 type Client struct {
-	Cred  azcred.TokenCredential
-	HTTP  *http.Client
-	Base  string
-	Scope string
+	Cred  azcred.TokenCredential // where tokens come from
+	HTTP  *http.Client           // sends the API requests
+	Base  string                 // the API's base URL
+	Scope string                 // the scope tokens are for
 }
 
 // Whoami GETs Base + "/whoami" with a bearer token and returns the body.
