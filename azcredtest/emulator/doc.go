@@ -8,7 +8,12 @@
 //	GET  /<tenant>/v2.0/.well-known/openid-configuration   (issuer https://<host>/<tenant>/v2.0)
 //	GET  /<tenant>/discovery/v2.0/keys                     (JWKS of the token signing key)
 //	POST /<tenant>/oauth2/v2.0/token                       (client credentials, on-behalf-of,
-//	                                                        password, refresh token)
+//	                                                        password, refresh token,
+//	                                                        authorization code + PKCE, device code)
+//	GET  /<tenant>/oauth2/v2.0/authorize                   (auto-consent or a consent page;
+//	                                                        query or form_post answers)
+//	POST /<tenant>/oauth2/v2.0/devicecode                  (with a /devicelogin page and
+//	                                                        [Emulator.ApproveDeviceCode])
 //
 // and the OpenID configuration of "common" and "organizations" with the
 // "{tenantid}" issuer, as Entra does.
@@ -32,6 +37,15 @@
 // includes client secrets and assertions: the emulator is a test tool and
 // holds no real secret. Faults can be injected per endpoint
 // ([Emulator.InjectFault]).
+//
+// Managed-identity hosts run on plain-http loopback listeners of their own
+// (Service Fabric on https with a known thumbprint), started on demand:
+// [Emulator.StartIMDS], StartAppService, StartServiceFabric, StartAzureML,
+// StartCloudShell and StartArc; [MIHost.Env] gives the environment each host
+// would set. Other fakes stand beside it: [KubernetesIssuer] mints projected
+// service-account tokens for workload identity (with [ProjectedTokenFile]
+// rotating them as the kubelet does), NewDevOpsOIDC is Azure DevOps' OIDC
+// endpoint, and NewAKSProxy the AKS token proxy.
 //
 // An Emulator is safe for concurrent use. [Emulator.Close] stops the server
 // and every goroutine it started.
