@@ -355,12 +355,12 @@ func (e *Engine) storeLocked(f *flight, now time.Time, jitter float64) {
 		// the held token and waits before the next try. A failed claims fetch
 		// leaves the cached token alone.
 		if held && !claims {
-			e.retryLocked(k, cur, now.Add(retryDelay))
+			e.retryLocked(k, cur, now.Add(retryDelay), now)
 		}
 	case held && !claims && !f.tok.ExpiresOn.After(cur.tok.ExpiresOn):
 		// The source handed back its own cached token (or an older one):
 		// keep ours and ask again a few times before it runs out.
-		e.retryLocked(k, cur, now.Add(max(retryDelay, cur.usableUntil.Sub(now)/2)))
+		e.retryLocked(k, cur, now.Add(max(retryDelay, cur.usableUntil.Sub(now)/2)), now)
 	default:
 		refreshAt, usableUntil := Schedule(now, f.tok, jitter)
 		if !now.Before(usableUntil) {
@@ -368,7 +368,7 @@ func (e *Engine) storeLocked(f *flight, now time.Time, jitter float64) {
 			// nothing refreshes it in a loop.
 			return
 		}
-		e.putLocked(k, &entry{tok: f.tok, refreshAt: refreshAt, usableUntil: usableUntil})
+		e.putLocked(k, &entry{tok: f.tok, refreshAt: refreshAt, usableUntil: usableUntil}, now)
 		if claims {
 			// A claims-less fetch that started before this token existed
 			// must not overwrite it.
@@ -380,8 +380,8 @@ func (e *Engine) storeLocked(f *flight, now time.Time, jitter float64) {
 // retryLocked keeps the held entry cur of k and schedules the next
 // background try at at. A try due after usable-until never happens: the
 // entry expires first, and the next caller fetches.
-func (e *Engine) retryLocked(k key, cur *entry, at time.Time) {
-	e.putLocked(k, &entry{tok: cur.tok, refreshAt: minTime(at, cur.usableUntil), usableUntil: cur.usableUntil})
+func (e *Engine) retryLocked(k key, cur *entry, at, now time.Time) {
+	e.putLocked(k, &entry{tok: cur.tok, refreshAt: minTime(at, cur.usableUntil), usableUntil: cur.usableUntil}, now)
 }
 
 func minTime(a, b time.Time) time.Time {
@@ -400,10 +400,18 @@ func (e *Engine) detachLocked(fk flightKey) {
 	}
 }
 
-func (e *Engine) putLocked(k key, ent *entry) {
+// putLocked publishes a new table with ent as k's entry. Entries of other
+// keys that are no longer usable at now are dropped on the way, so a
+// credential asked for many tenants or scopes over time does not keep every
+// expired token.
+func (e *Engine) putLocked(k key, ent *entry, now time.Time) {
 	old := e.tab.Load().all
 	all := make(map[key]*entry, len(old)+1)
-	maps.Copy(all, old)
+	for ok, oe := range old {
+		if now.Before(oe.usableUntil) {
+			all[ok] = oe
+		}
+	}
 	all[k] = ent
 	e.tab.Store(newTable(all))
 }

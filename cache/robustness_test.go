@@ -9,6 +9,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/azcred/azcred/internal/clock"
 )
 
 // A fetch that panics fails its callers with ErrFetchPanicked instead of
@@ -45,4 +47,25 @@ func TestTokenAndEntryPrintWithoutValues(t *testing.T) {
 		assert.Contains(t, s, "REDACTED")
 	}
 	assert.Contains(t, Token{}.String(), `Value: ""`)
+}
+
+// Tokens of keys that are no longer usable are dropped when the table is
+// next written, so the table does not grow with every key ever asked for.
+func TestExpiredEntriesAreDropped(t *testing.T) {
+	t.Parallel()
+	fake := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	e := New(func(context.Context, Request) (Token, error) {
+		return Token{Value: "t", ExpiresOn: fake.Now().Add(time.Hour)}, nil
+	}, &Options{Clock: fake, Jitter: func() float64 { return 0 }})
+	for _, tenant := range []string{"a", "b", "c"} {
+		_, err := e.Get(context.Background(), Request{Scopes: []string{"s"}, TenantID: tenant})
+		require.NoError(t, err)
+	}
+	e.Wait()
+	assert.Len(t, e.tab.Load().all, 3)
+	fake.Advance(2 * time.Hour) // a, b and c are past usable
+	_, err := e.Get(context.Background(), Request{Scopes: []string{"s"}, TenantID: "d"})
+	require.NoError(t, err)
+	e.Wait()
+	assert.Len(t, e.tab.Load().all, 1, "only d is left")
 }
