@@ -634,24 +634,3 @@ func TestChainFirstContactStillBoundsConnecting(t *testing.T) {
 	defer d.mu.Unlock()
 	assert.Equal(t, 2, d.cut)
 }
-
-// Once IMDS has answered one client, a later chain-mode client of the same
-// endpoint (a new DefaultAzureCredential in the same process) does not start
-// over in probe mode.
-func TestChainModeEndsForLaterClientsOfTheSameEndpoint(t *testing.T) {
-	t.Parallel()
-	f := newIMDS(t)
-	first := chainClient(t, f, f.imds.URL())
-	firstChainToken(t, f, first)
-
-	later := chainClient(t, f, f.imds.URL())
-	f.imds.InjectFault(emulator.MIFault{Count: 2, Drop: true})
-	stop := drive(f.clk, time.Second)
-	tok, err := later.GetToken(context.Background(), vault)
-	stop()
-	require.NoError(t, err, "retried under the full policy, not reported unavailable")
-	assert.NotEmpty(t, tok.AccessToken)
-	reqs := f.imds.Requests()
-	assert.Equal(t, []int{200, 0, 0, 200}, statuses(reqs))
-	tokenRequests(t, reqs, vault)
-}

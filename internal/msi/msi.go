@@ -14,7 +14,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -429,27 +428,13 @@ func (c *Client) buildHTTP(cfg Config, getenv env.Getenv) error {
 // probing reports whether the client is in chain mode and IMDS has not
 // answered it yet: the first contact, which the probe timeout bounds.
 func (c *Client) probing() bool {
-	if !c.chain || c.source != IMDS || c.imdsSeen.Load() {
-		return false
-	}
-	// Another client of this process (a credential built earlier, whose
-	// tokens this one may be sharing) has already seen IMDS answer here.
-	if _, seen := seenIMDS.Load(c.Endpoint()); seen {
-		c.imdsSeen.Store(true)
-		return false
-	}
-	return true
+	return c.chain && c.source == IMDS && !c.imdsSeen.Load()
 }
 
-// seenIMDS holds the IMDS endpoints that have answered in this process.
-var seenIMDS sync.Map // endpoint URL → struct{}
-
-// sawIMDS records that IMDS answered in HTTP, which ends chain mode for this
-// client and for every later client of the same endpoint.
+// sawIMDS records that IMDS answered in HTTP, which ends chain mode.
 func (c *Client) sawIMDS() {
 	if c.chain && !c.imdsSeen.Load() {
 		c.imdsSeen.Store(true)
-		seenIMDS.Store(c.Endpoint(), struct{}{})
 		c.logger.Debug("azcred IMDS has answered; its requests now use the full retry policy")
 	}
 }
