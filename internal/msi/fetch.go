@@ -9,13 +9,13 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/azcred/azcred/internal/clock"
 	"github.com/azcred/azcred/internal/httpx"
+	"github.com/azcred/azcred/internal/redact"
 )
 
 // responseView is what classification reads of an answer.
@@ -26,13 +26,16 @@ type responseView struct {
 	excerpt string
 }
 
-func view(r *httpx.Response) *responseView {
-	return &responseView{status: r.StatusCode, header: r.Header, body: r.Body, excerpt: Excerpt(r.Body)}
+// view reads an answer; its excerpt is redacted by red.
+func view(r *httpx.Response, red *redact.Redactor) *responseView {
+	return &responseView{status: r.StatusCode, header: r.Header, body: r.Body, excerpt: red.Body(r.Body, maxExcerpt)}
 }
 
 // GetToken gets a token for resource (a scope without "/.default") from the
 // endpoint. Errors are *UnavailableError, *ResponseError, or a context's
-// error wrapped in a *ResponseError.
+// error wrapped in a *ResponseError. No error holds a secret the request
+// carried (IDENTITY_HEADER, MSI_SECRET, the Arc key) or a token, however
+// the endpoint echoed it.
 func (c *Client) GetToken(ctx context.Context, resource string) (Token, error) {
 	if resource == "" {
 		return Token{}, errors.New("the resource is empty")
@@ -51,7 +54,21 @@ func (c *Client) GetToken(ctx context.Context, resource string) (Token, error) {
 	default:
 		resp, err = c.do(ctx, req, start)
 	}
-	return c.finish(resp, err, start)
+	tok, err := c.finish(resp, err, start, c.redactor)
+	return tok, scrub(err, c.redactor)
+}
+
+// scrub redacts an error of GetToken: the message and excerpt of a
+// *ResponseError or *UnavailableError, and the text of its cause. The
+// causes stay reachable for errors.Is (a context's error).
+func scrub(err error, red *redact.Redactor) error {
+	if u, ok := errorsAs[*UnavailableError](err); ok {
+		u.Msg, u.Err = red.String(u.Msg), red.Error(u.Err)
+	}
+	if r, ok := errorsAs[*ResponseError](err); ok {
+		r.Msg, r.Body, r.Err = red.String(r.Msg), red.String(r.Body), red.Error(r.Err)
+	}
+	return red.Error(err)
 }
 
 // request builds the token request of the source.
@@ -129,11 +146,11 @@ func (c *Client) do(ctx context.Context, req *httpx.Request, start time.Time) (*
 }
 
 // finish turns the final answer into a token or a classified error.
-func (c *Client) finish(resp *httpx.Response, err error, received time.Time) (Token, error) {
+func (c *Client) finish(resp *httpx.Response, err error, received time.Time, red *redact.Redactor) (Token, error) {
 	if err != nil {
-		return Token{}, c.transportError(err)
+		return Token{}, c.transportError(err, red)
 	}
-	v := view(resp)
+	v := view(resp, red)
 	if v.status >= 200 && v.status < 300 {
 		tok, perr := ParseToken(v.body, received)
 		switch {
@@ -163,7 +180,7 @@ func (c *Client) classify(v *responseView) error {
 }
 
 // transportError explains a request that got no usable answer.
-func (c *Client) transportError(err error) error {
+func (c *Client) transportError(err error, red *redact.Redactor) error {
 	if _, ok := errorsAs[*UnavailableError](err); ok {
 		return err
 	}
@@ -171,7 +188,7 @@ func (c *Client) transportError(err error) error {
 		return err
 	}
 	if tl, ok := errorsAs[*httpx.RetryAfterTooLongError](err); ok {
-		return &ResponseError{Msg: fmt.Sprintf("the %s endpoint is throttling requests", c.source), StatusCode: tl.Response.StatusCode, Body: Excerpt(tl.Response.Body), Err: err}
+		return &ResponseError{Msg: fmt.Sprintf("the %s endpoint is throttling requests", c.source), StatusCode: tl.Response.StatusCode, Body: red.Body(tl.Response.Body, maxExcerpt), Err: err}
 	}
 	if errors.Is(err, errThumbprint) {
 		return &ResponseError{Msg: "the Service Fabric endpoint's TLS certificate does not have the thumbprint in IDENTITY_SERVER_THUMBPRINT; check the variable, or the endpoint is not Service Fabric's", Err: err}
@@ -181,26 +198,29 @@ func (c *Client) transportError(err error) error {
 
 // arc runs Azure Arc's challenge: the first request must be answered 401
 // with the path of a key file, whose content authenticates the second.
+// Every error it returns is scrubbed, of the key too once it is read.
 func (c *Client) arc(ctx context.Context, req *httpx.Request, start time.Time) (Token, error) {
+	red := c.redactor
 	resp, err := c.do(ctx, req, start)
 	if err != nil {
-		return Token{}, c.transportError(err)
+		return Token{}, scrub(c.transportError(err, red), red)
 	}
-	v := view(resp)
+	v := view(resp, red)
 	if v.status != http.StatusUnauthorized && v.status >= 400 {
-		return Token{}, c.classify(v)
+		return Token{}, scrub(c.classify(v), red)
 	}
 	key, err := c.arcKeyFromChallenge(v)
 	if err != nil {
-		return Token{}, err
+		return Token{}, scrub(err, red)
 	}
+	red = red.With(key, strings.TrimSpace(key))
 	second := *req
 	second.Header = req.Header.Clone()
 	second.Header.Set("Authorization", "Basic "+key)
 	resp, err = c.do(ctx, &second, start)
-	tok, err := c.finish(resp, err, start)
+	tok, err := c.finish(resp, err, start, red)
 	if err != nil {
-		return Token{}, err
+		return Token{}, scrub(err, red)
 	}
 	if !arcEchoes(c.id, tok.Fields) {
 		return Token{}, &ResponseError{Msg: fmt.Sprintf("Azure Arc did not confirm the requested %s: its answer names another identity, so the token may be the machine's own; check that the identity is assigned to this machine", c.id), StatusCode: resp.StatusCode}
@@ -208,31 +228,14 @@ func (c *Client) arc(ctx context.Context, req *httpx.Request, start time.Time) (
 	return tok, nil
 }
 
-var (
-	jwtLike     = regexp.MustCompile(`eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*`)
-	secretNames = []string{"access_token", "refresh_token", "id_token"}
-)
+// maxExcerpt bounds the excerpt of a body that errors and logs carry.
+const maxExcerpt = 512
 
-// Excerpt returns up to 512 bytes of body for errors and logs, with any token
-// removed.
+// Excerpt returns up to 512 bytes of body for errors and logs, with every
+// token shape removed (see [redact.Redactor.Body]); GetToken's own
+// excerpts also remove the secrets its request carried.
 func Excerpt(body []byte) string {
-	var m map[string]any
-	if json.Unmarshal(body, &m) == nil && m != nil {
-		for _, k := range secretNames {
-			if _, ok := m[k]; ok {
-				m[k] = "REDACTED"
-			}
-		}
-		if b, err := json.Marshal(m); err == nil {
-			body = b
-		}
-	}
-	s := jwtLike.ReplaceAllString(string(body), "REDACTED")
-	s = strings.ToValidUTF8(s, "?")
-	if len(s) > 512 {
-		s = s[:512] + "..."
-	}
-	return s
+	return redact.New().Body(body, maxExcerpt)
 }
 
 // retryableStatus reports whether a chain's first answer continues under

@@ -20,6 +20,7 @@ import (
 	"github.com/azcred/azcred/internal/clock"
 	"github.com/azcred/azcred/internal/env"
 	"github.com/azcred/azcred/internal/httpx"
+	"github.com/azcred/azcred/internal/redact"
 )
 
 // Source is a kind of managed-identity host.
@@ -176,9 +177,10 @@ type Client struct {
 	name     string
 	source   Source
 	id       ID
-	endpoint *url.URL // the token endpoint, without query
-	secret   string   // IDENTITY_HEADER / MSI_SECRET
-	mlClient string   // Azure ML: clientid parameter
+	endpoint *url.URL         // the token endpoint, without query
+	secret   string           // IDENTITY_HEADER / MSI_SECRET
+	redactor *redact.Redactor // removes secret from what the client reports
+	mlClient string           // Azure ML: clientid parameter
 	arcDir   string
 	http     *httpx.Client // the source's full policy
 	single   *httpx.Client // one try, no retries (chain mode)
@@ -321,6 +323,7 @@ func New(cfg Config) (*Client, error) {
 	if err := c.buildHTTP(cfg, getenv); err != nil {
 		return nil, err
 	}
+	c.redactor = redact.New(c.secret)
 	return c, nil
 }
 
