@@ -4,17 +4,18 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
 	"unicode"
+
+	"github.com/azcred/azcred/internal/redact"
 )
 
 // Error is a token endpoint's refusal: any answer but 200, read from Entra's
 // error JSON when the body is one. No secret of the request appears in it:
 // values the client sent (secret, password, assertions) and anything shaped
-// like a JWT are replaced by [REDACTED].
+// like a token are replaced by REDACTED (see internal/redact).
 type Error struct {
 	// StatusCode is the HTTP status.
 	StatusCode int
@@ -40,10 +41,7 @@ const maxSnippet = 1024
 
 var (
 	aadstsPattern = regexp.MustCompile(`AADSTS(\d+)`)
-	jwtPattern    = regexp.MustCompile(`eyJ[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]{2,}(?:\.[A-Za-z0-9_-]*)?`)
 )
-
-const redacted = "[REDACTED]"
 
 // hints tells what to do about the Entra errors users meet most.
 var hints = map[string]string{
@@ -141,9 +139,9 @@ func (e *Error) Hint() string {
 // values the request carried) is redacted wherever it appears, in any of the
 // encodings a server might echo it in; so is anything shaped like a JWT.
 func ParseError(status int, body []byte, secrets ...string) *Error {
-	r := newRedactor(secrets)
-	clean := r.redact(strings.ToValidUTF8(string(body), "\uFFFD"))
-	e := &Error{StatusCode: status, Body: truncate(clean, maxSnippet)}
+	r := redactor{redact.New(secrets...)}
+	clean := r.String(strings.ToValidUTF8(string(body), "\uFFFD"))
+	e := &Error{StatusCode: status, Body: r.Body(body, maxSnippet)}
 	var raw struct {
 		Error         string          `json:"error"`
 		Description   string          `json:"error_description"`
@@ -199,47 +197,13 @@ func (r redactor) field(s string, max int) string {
 		}
 		return c
 	}, s)
-	return truncate(r.redact(s), max)
+	return truncate(r.String(s), max)
 }
 
-type redactor struct{ secrets []string }
-
-// newRedactor returns a redactor of each secret and its URL, path and JSON
-// encodings.
-func newRedactor(secrets []string) redactor {
-	var all []string
-	for _, s := range secrets {
-		if s == "" {
-			continue
-		}
-		all = append(all, s, url.QueryEscape(s), url.PathEscape(s))
-		if j, err := json.Marshal(s); err == nil {
-			all = append(all, string(j[1:len(j)-1]))
-		}
-	}
-	return redactor{secrets: all}
-}
-
-func (r redactor) redact(s string) string {
-	for _, secret := range r.secrets {
-		s = strings.ReplaceAll(s, secret, redacted)
-	}
-	return jwtPattern.ReplaceAllString(s, redacted)
-}
+type redactor struct{ *redact.Redactor }
 
 // truncate cuts s to at most n bytes on a rune boundary, marking the cut.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	cut := n
-	for cut > 0 && !isRuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "…"
-}
-
-func isRuneStart(b byte) bool { return b&0xC0 != 0x80 }
+func truncate(s string, n int) string { return redact.Truncate(s, n) }
 
 // snippet collapses whitespace and cuts s to n bytes for a one-line message.
 func snippet(s string, n int) string {
