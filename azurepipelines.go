@@ -9,12 +9,12 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strings"
 
 	"github.com/azcred/azcred/internal/clock"
 	"github.com/azcred/azcred/internal/env"
 	"github.com/azcred/azcred/internal/httpx"
+	"github.com/azcred/azcred/internal/redact"
 )
 
 const credNameAzurePipelines = "AzurePipelinesCredential"
@@ -210,12 +210,8 @@ func (p *pipelinesAssertion) get(ctx context.Context) (string, error) {
 	return body.OIDCToken, nil
 }
 
-// jwtShaped matches anything that looks like a JWT, to keep tokens out of
-// error texts.
-var jwtShaped = regexp.MustCompile(`eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*(\.[A-Za-z0-9_-]*)?`)
-
 // pipelinesErrorText reads the "message" of an Azure DevOps error answer,
-// redacted and cut short; "" when there is none.
+// redacted and cut to 300 bytes on a rune boundary; "" when there is none.
 func pipelinesErrorText(body []byte, accessToken string) string {
 	var e struct {
 		Message string `json:"message"`
@@ -223,11 +219,7 @@ func pipelinesErrorText(body []byte, accessToken string) string {
 	if json.Unmarshal(body, &e) != nil || e.Message == "" {
 		return ""
 	}
-	s := jwtShaped.ReplaceAllString(scrub(e.Message, accessToken), redacted)
-	if len(s) > 300 {
-		s = s[:300] + "..."
-	}
-	return s
+	return redact.Truncate(redact.New(accessToken).Text(e.Message), 300)
 }
 
 // GetToken returns an access token for the scopes in opts, from the cache

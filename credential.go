@@ -34,6 +34,7 @@ import (
 
 	"github.com/azcred/azcred/internal/clock"
 	"github.com/azcred/azcred/internal/env"
+	"github.com/azcred/azcred/internal/redact"
 )
 
 // TokenCredential gets access tokens. Every credential in this package
@@ -535,7 +536,7 @@ var scopeByte = func() (t [256]bool) {
 
 // Redaction.
 
-const redacted = "REDACTED"
+const redacted = redact.Mark
 
 // redactIf returns "REDACTED" for a non-empty secret and "" for an empty one,
 // so a description shows whether a secret is set without showing it.
@@ -591,14 +592,10 @@ func (d description) LogValue() slog.Value {
 	return slog.GroupValue(attrs...)
 }
 
-// scrub replaces every occurrence of each non-empty secret in s with
-// "REDACTED". It is the last guard on text that came from elsewhere (a tool's
+// scrub replaces every occurrence of each non-empty secret in s, in the
+// encodings a server echoes it in, and every token shape, with "REDACTED"
+// (see internal/redact). It is the last guard on text that came from elsewhere (a tool's
 // stderr, a server's body) before it goes into an error or a log record.
 func scrub(s string, secrets ...string) string {
-	for _, secret := range secrets {
-		if secret != "" {
-			s = strings.ReplaceAll(s, secret, redacted)
-		}
-	}
-	return s
+	return redact.New(secrets...).String(s)
 }

@@ -1,18 +1,22 @@
 package azcred
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"regexp"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/azcred/azcred/cache"
 	"github.com/azcred/azcred/internal/clock"
 	"github.com/azcred/azcred/internal/env"
 	"github.com/azcred/azcred/internal/exec"
+	"github.com/azcred/azcred/internal/redact"
 )
 
 // What the developer-tool credentials (Azure CLI, Azure PowerShell, Azure
@@ -156,8 +160,14 @@ func (d *devTool) fetch(ctx context.Context, r cache.Request) (cache.Token, erro
 	var tok cache.Token
 	if err == nil {
 		tok, err = run.parse(res.Stdout)
+		err = scrubToolError(err, redact.New(stdoutSecrets(res.Stdout)...))
 	} else {
-		err = d.runError(err, run.failure)
+		var exitErr *exec.ExitError
+		if errors.As(err, &exitErr) {
+			res.Stdout = exitErr.Stdout
+		}
+		red := redact.New(stdoutSecrets(res.Stdout)...)
+		err = scrubToolError(d.runError(err, run.failure, red), red)
 	}
 	if err != nil {
 		d.logger.LogAttrs(ctx, slog.LevelWarn, d.name+".GetToken failed",
@@ -171,7 +181,8 @@ func (d *devTool) fetch(ctx context.Context, r cache.Request) (cache.Token, erro
 }
 
 // runError turns what the runner returned into the error users see.
-func (d *devTool) runError(err error, failure func(string) error) error {
+// Tool text it quotes is redacted by red.
+func (d *devTool) runError(err error, failure func(string) error, red *redact.Redactor) error {
 	var (
 		notFound *exec.NotFoundError
 		exitErr  *exec.ExitError
@@ -185,7 +196,7 @@ func (d *devTool) runError(err error, failure func(string) error) error {
 	case errors.As(err, &exitErr):
 		// Only stderr is quoted: stdout is where a tool prints its token,
 		// and a tool may print one and still exit non-zero.
-		text := toolText(exitErr.Stderr)
+		text := toolText(exitErr.Stderr, red)
 		if failure != nil {
 			if e := failure(text); e != nil {
 				return e
@@ -233,26 +244,91 @@ func (d *devTool) chain(err error) error {
 
 // Reading a tool's text.
 
-var (
-	aadstsCode = regexp.MustCompile(`AADSTS\d+`)
-	// jwtLike matches anything shaped like a JWT (or its first two parts);
-	// tool output is stripped of it before it reaches an error or a log.
-	jwtLike = regexp.MustCompile(`eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}(\.[A-Za-z0-9_-]*)?`)
-)
+var aadstsCode = regexp.MustCompile(`AADSTS\d+`)
 
 // maxToolText bounds the tool text quoted in an error.
 const maxToolText = 2000
 
-// toolText is a tool's stderr made fit for an error message: tokens
-// removed, colour codes and surrounding space dropped, bounded in length.
-func toolText(b []byte) string {
-	s := jwtLike.ReplaceAllString(string(b), redacted)
-	s = ansiEscape.ReplaceAllString(s, "")
+// toolText is a tool's stderr made fit for an error message: tokens of
+// every shape and whatever red holds (the strings stdout held) removed,
+// JSON escapes decoded, colour codes and surrounding space dropped, cut to
+// maxToolText bytes on a rune boundary.
+func toolText(b []byte, red *redact.Redactor) string {
+	s := ansiEscape.ReplaceAllString(string(b), "")
+	s = red.Text(s)
 	s = strings.TrimSpace(strings.ReplaceAll(s, "\r\n", "\n"))
-	if len(s) > maxToolText {
-		s = s[:maxToolText] + "..."
+	return redact.Truncate(s, maxToolText)
+}
+
+// minStdoutSecret is the length from which a string a tool printed on
+// stdout counts as a possible token; shorter ones (a zone, a type) would
+// blank out ordinary words.
+const (
+	minStdoutSecret     = 8
+	minStdoutTextSecret = 16
+)
+
+// stdoutSecrets returns the strings of a tool's stdout that may be tokens,
+// to be removed from anything reported about the run: every string value
+// of its JSON lines, and every long word of lines that are not JSON (a
+// PowerShell table, a message).
+func stdoutSecrets(stdout []byte) []string {
+	var out []string
+	var walk func(v any)
+	walk = func(v any) {
+		switch v := v.(type) {
+		case string:
+			if len(v) >= minStdoutSecret {
+				out = append(out, v)
+			}
+		case map[string]any:
+			for _, e := range v {
+				walk(e)
+			}
+		case []any:
+			for _, e := range v {
+				walk(e)
+			}
+		}
 	}
-	return s
+	for line := range strings.SplitSeq(string(stdout), "\n") {
+		var v any
+		if json.Unmarshal([]byte(line), &v) == nil {
+			walk(v)
+			continue
+		}
+		for _, w := range strings.FieldsFunc(line, func(r rune) bool { return unicode.IsSpace(r) || r == '"' || r == '\'' || r == ',' }) {
+			if len(w) >= minStdoutTextSecret {
+				out = append(out, w)
+			}
+		}
+	}
+	if v := bytes.TrimSpace(stdout); len(v) > 0 && v[0] == '{' {
+		var whole any
+		if json.Unmarshal(v, &whole) == nil {
+			walk(whole) // JSON over several lines
+		}
+	}
+	return out
+}
+
+// scrubToolError removes red's secrets and every token shape from the
+// messages of a developer-tool error: those of the *AuthenticationFailedError
+// or *CredentialUnavailableError the credential built, and the text of
+// their causes.
+func scrubToolError(err error, red *redact.Redactor) error {
+	if err == nil {
+		return nil
+	}
+	var af *AuthenticationFailedError
+	if errors.As(err, &af) {
+		af.Message, af.Response, af.Err = red.String(af.Message), red.String(af.Response), red.Error(af.Err)
+	}
+	var un *CredentialUnavailableError
+	if errors.As(err, &un) {
+		un.Message, un.Err = red.String(un.Message), red.Error(un.Err)
+	}
+	return red.Error(err)
 }
 
 var ansiEscape = regexp.MustCompile(`\x1b\[[0-9;]*[A-Za-z]`)

@@ -19,6 +19,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/azcred/azcred/internal/exec"
 )
 
 // Secrets that must never be reported, whatever a server or a tool echoes.
@@ -220,5 +222,53 @@ func TestManagedIdentityUnusableAnswerKeepsNoOpaqueToken(t *testing.T) {
 			_, err = c.GetToken(context.Background(), armRequest)
 			assertNoSecret(t, err, logs.String(), opaque)
 		})
+	}
+}
+
+func TestDevToolOutputTokensAreRedacted(t *testing.T) {
+	t.Parallel()
+	// Opaque tokens: personal-account and encrypted tokens are not JWTs.
+	const (
+		tokA = "EwA4A61DBAAUcSSzoTJJsy+XrnQXgAKO5cj4yc0AAeAkNkA"
+		tokB = "M.C552_BAY.0.U.-CsIjJ4fpxEmz1HH5cWn9kOo0u1T8bc"
+		tokC = "0.ASgAv4j5cvGGr0GRqy180BHbR1ikj-pM8CFHr_G2WxL"
+		tokD = "1//0gKx7a3Rf8tq9CgYIARAAGBASNwF-L9IrP3uRkS2"
+		tokE = "opaque-refresh-7f3e9b2c5a1d4e6f8a0b2c4d6e8f"
+	)
+	all := []string{tokA, tokB, tokC, tokD, tokE}
+	cases := map[string]struct {
+		stdout, stderr string
+		code           int
+	}{
+		"json values on stderr":     {stderr: `ERROR: {"accessToken": "` + tokA + `", "refresh_token": "` + tokB + `", "id_token": "` + tokC + `", "token": "` + tokD + `", "client_secret": "` + tokE + `"}`, code: 1},
+		"python dict on stderr":     {stderr: `ERROR: The command failed with an unexpected error: {'accessToken': '` + tokA + `', 'refreshToken': '` + tokB + `'}`, code: 1},
+		"bearer on stderr":          {stderr: "DEBUG: Authorization: Bearer " + tokA + "\nERROR: AADSTS70043: The refresh token has expired", code: 1},
+		"powershell table":          {stderr: "Get-AzAccessToken: failed\n\nToken     : " + tokA + "\nExpiresOn : 12/4/2026 1:00:00 AM +00:00\nType      : Bearer\n", code: 1},
+		"form on stderr":            {stderr: "POST /token grant_type=refresh_token&refresh_token=" + tokB + "&client_id=x", code: 1},
+		"escaped json":              {stderr: `{"error":"failed","` + jsonEscapedAll("accessToken") + `":"` + jsonEscapedAll(tokC) + `"}`, code: 1},
+		"stdout token escaped":      {stdout: `{"accessToken":"` + tokC + `"}`, stderr: `{"error":"` + jsonEscapedAll("failed for "+tokC) + `"}`, code: 1},
+		"stdout token repeated":     {stdout: `{"accessToken":"` + tokD + `","expiresOn":"2026-12-04 01:00:00.000000","token":"` + tokE + `"}`, stderr: "ERROR: could not save " + tokD + " and " + tokE + " to the cache", code: 1},
+		"stdout table repeated":     {stdout: "Token     : " + tokA + "\nExpiresOn : 12/4/2026\n", stderr: "warning: " + tokA, code: 1},
+		"bad answer quoting stdout": {stdout: `{"accessToken":"` + tokA + `","token":"` + tokA + `","Token":"` + tokA + `","expiresOn":"` + tokB + `","expires_on":"` + tokC + `","ExpiresOn":"` + tokD + `"}`},
+	}
+	for _, mk := range devToolMakers() {
+		for name, tc := range cases {
+			t.Run(mk.name+"/"+name, func(t *testing.T) {
+				t.Parallel()
+				r := &recordingRunner{answer: func(c exec.Command) (exec.Result, error) {
+					if tc.code == 0 {
+						return exec.Result{Stdout: []byte(tc.stdout)}, nil
+					}
+					return exec.Result{}, &exec.ExitError{Name: c.Name, Code: tc.code, Stdout: []byte(tc.stdout), Stderr: []byte(tc.stderr)}
+				}}
+				var logs syncBuffer
+				s := devToolSeams{runner: r, getenv: envMap()}
+				cred, err := mk.make(s, true)
+				require.NoError(t, err)
+				mk.inner(cred).logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+				_, err = cred.GetToken(context.Background(), armRequest)
+				assertNoSecret(t, err, logs.String(), all...)
+			})
+		}
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/azcred/azcred/internal/redact"
 )
 
 // Token is a managed-identity token response, parsed.
@@ -195,9 +197,4 @@ func isDigits(s string) bool {
 }
 
 // clip shortens a value quoted in an error.
-func clip(s string) string {
-	if len(s) > 40 {
-		return s[:40] + "..."
-	}
-	return s
-}
+func clip(s string) string { return redact.Truncate(s, 40) }

@@ -88,15 +88,26 @@ func (r *Redactor) String(s string) string {
 }
 
 // Text is String for text that may hold escapes: a tool's output, a body
-// that is not JSON. It redacts the raw text, then decodes the JSON escapes
-// it holds and redacts the decoded text too; the result is the decoded text
-// when decoding changed anything.
+// that is not JSON. It redacts the raw text; then each line that is JSON is
+// decoded and written again as [Redactor.Body] does (so it stays JSON for
+// whoever reads it next), and in every other line the JSON escapes are
+// decoded and the decoded line is redacted again.
 func (r *Redactor) Text(s string) string {
 	s = r.String(strings.ToValidUTF8(s, "\uFFFD"))
-	if d, ok := unescape(s); ok {
-		s = r.String(d)
+	if !strings.Contains(s, `\`) {
+		return s
 	}
-	return s
+	lines := strings.SplitAfter(s, "\n")
+	for i, line := range lines {
+		body := strings.TrimRight(line, "\r\n")
+		end := line[len(body):]
+		if out, ok := r.rewriteJSON(strings.TrimSpace(body)); ok {
+			lines[i] = r.String(out) + end
+		} else if d, ok := unescape(body); ok {
+			lines[i] = r.String(d) + end
+		}
+	}
+	return strings.Join(lines, "")
 }
 
 // Body returns an excerpt of a response body of at most max bytes (cut on a
@@ -108,8 +119,8 @@ func (r *Redactor) Body(body []byte, max int) string {
 	s := r.String(strings.ToValidUTF8(string(body), "\uFFFD"))
 	if out, ok := r.rewriteJSON(s); ok {
 		s = r.String(out)
-	} else if d, ok := unescape(s); ok {
-		s = r.String(d)
+	} else {
+		s = r.Text(s)
 	}
 	return Truncate(s, max)
 }
@@ -341,10 +352,11 @@ func valueAfter(s string, k, e int) (start, end int, ok bool) {
 	if i >= len(s) {
 		return 0, 0, false
 	}
+	name := normalKey(s[k:e])
 	switch {
 	case s[i] == '=':
-	case s[i] == ':' && (k < e-len("token") || atLineStart(s, k)):
-		// compound (accessToken:) or at a line's start (Token : value)
+	case s[i] == ':' && compoundKeys[name]:
+	case s[i] == ':' && lineKeys[name] && atLineStart(s, k):
 	default:
 		return 0, 0, false
 	}
@@ -357,6 +369,28 @@ func valueAfter(s string, k, e int) (start, end int, ok bool) {
 		end++
 	}
 	return start, end, true
+}
+
+// compoundKeys are the names (lower case, without '-' and '_') whose
+// "name: value" is a secret wherever it appears; lineKeys those for which
+// it is one at the start of a line (PowerShell's "Token : value" table, a
+// header dump). Elsewhere "token: ..." is a sentence ("failed to get a
+// token: timeout"), and "XCredential: ..." starts azcred's own messages.
+var (
+	compoundKeys = map[string]bool{
+		"accesstoken": true, "refreshtoken": true, "idtoken": true, "sessiontoken": true,
+		"clientsecret": true, "clientassertion": true, "msisecret": true,
+	}
+	lineKeys = map[string]bool{
+		"token": true, "secret": true, "password": true, "assertion": true, "authorization": true,
+		"xidentityheader": true, "identityheader": true, "apikey": true,
+		"accesstoken": true, "refreshtoken": true, "idtoken": true, "clientsecret": true,
+	}
+)
+
+// normalKey is a key in lower case without '-' and '_'.
+func normalKey(k string) string {
+	return strings.NewReplacer("-", "", "_", "").Replace(asciiLower(k))
 }
 
 // atLineStart reports whether only spaces precede s[k] on its line.
