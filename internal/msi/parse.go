@@ -42,6 +42,11 @@ var ErrNotJSON = errors.New("the response is not a JSON object")
 // maxLifetime bounds lifetimes so that times stay representable: ten years.
 const maxLifetime = 10 * 365 * 24 * time.Hour
 
+// maxEpoch is the largest expires_on, in seconds since 1970, that either
+// form (digits or a JSON number) may give: the last second whose time in
+// nanoseconds since 1970 fits in an int64 (year 2262).
+const maxEpoch = math.MaxInt64 / int64(time.Second)
+
 // longLived is the lifetime above which a token without refresh_in is
 // refreshed at half-life.
 const longLived = 2 * time.Hour
@@ -62,6 +67,8 @@ var expiresOnLayouts = []string{
 // access_token and one of expires_on (epoch seconds as digits or a JSON
 // number, one of the date forms hosts have used, or RFC 3339) and expires_in
 // (seconds from received, digits or a number); it reads refresh_in when sent.
+// A token that has expired by received (expires_in 0, expires_on in the
+// past) is an error, as on Entra ID.
 // Its errors never contain the body or the token.
 func ParseToken(body []byte, received time.Time) (Token, error) {
 	trimmed := bytes.TrimSpace(body)
@@ -102,6 +109,9 @@ func ParseToken(body []byte, received time.Time) (Token, error) {
 	default:
 		return Token{}, errors.New("the response has neither expires_on nor expires_in")
 	}
+	if !t.ExpiresOn.After(received) {
+		return Token{}, fmt.Errorf("the token has already expired: it expires at %s, not after %s when it was received; check the host's clock, or report the endpoint's answer to the host's support", t.ExpiresOn.UTC().Format(time.RFC3339), received.UTC().Format(time.RFC3339))
+	}
 	if v := raw["refresh_in"]; present(v) {
 		secs, err := parseSeconds(v)
 		if err != nil {
@@ -126,6 +136,9 @@ func parseExpiresOn(v json.RawMessage) (time.Time, error) {
 		if err != nil || n <= 0 {
 			return time.Time{}, fmt.Errorf("expires_on %s is not a positive whole number of seconds since 1970", clip(string(v)))
 		}
+		if n > maxEpoch {
+			return time.Time{}, fmt.Errorf("expires_on %s is out of range", clip(string(v)))
+		}
 		return time.Unix(n, 0), nil
 	}
 	var s string
@@ -135,7 +148,7 @@ func parseExpiresOn(v json.RawMessage) (time.Time, error) {
 	s = strings.TrimSpace(s)
 	if isDigits(s) {
 		n, err := strconv.ParseInt(s, 10, 64)
-		if err != nil || n <= 0 || n > math.MaxInt64/int64(time.Second) {
+		if err != nil || n <= 0 || n > maxEpoch {
 			return time.Time{}, fmt.Errorf("expires_on %q is out of range", clip(s))
 		}
 		return time.Unix(n, 0), nil

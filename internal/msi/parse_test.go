@@ -102,6 +102,46 @@ func TestParseTokenMalformed(t *testing.T) {
 	}
 }
 
+func TestParseTokenAlreadyExpiredIsAnError(t *testing.T) {
+	t.Parallel()
+	received := time.Unix(1_700_000_000, 0)
+	for name, body := range map[string]string{
+		"expires_in 0":              `{"access_token":"x","expires_in":0}`,
+		"expires_in \"0\"":          `{"access_token":"x","expires_in":"0"}`,
+		"expires_on now":            `{"access_token":"x","expires_on":1700000000}`,
+		"expires_on digits, past":   `{"access_token":"x","expires_on":"1699999000"}`,
+		"expires_on number, past":   `{"access_token":"x","expires_on":1600000000}`,
+		"expires_on date, past":     `{"access_token":"x","expires_on":"11/14/2023 20:00:00 +00:00"}`,
+		"expires_on RFC 3339, past": `{"access_token":"x","expires_on":"2020-01-01T00:00:00Z"}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			_, err := ParseToken([]byte(body), received)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), "already expired")
+		})
+	}
+	_, err := ParseToken([]byte(`{"access_token":"x","expires_in":1}`), received)
+	assert.NoError(t, err, "a token valid for one more second is still a token")
+}
+
+func TestParseTokenNumberExpiresOnIsBoundedLikeDigits(t *testing.T) {
+	t.Parallel()
+	received := time.Unix(1_700_000_000, 0)
+	for _, v := range []string{"99999999999999", "9.9e14", "9223372037"} {
+		_, digitsErr := ParseToken([]byte(`{"access_token":"x","expires_on":"`+v+`"}`), received)
+		_, numberErr := ParseToken([]byte(`{"access_token":"x","expires_on":`+v+`}`), received)
+		require.Error(t, numberErr, v)
+		assert.Contains(t, numberErr.Error(), "out of range", v)
+		if digitsErr != nil {
+			assert.Contains(t, digitsErr.Error(), "expires_on", v)
+		}
+	}
+	tok, err := ParseToken([]byte(`{"access_token":"x","expires_on":9223372036}`), received)
+	require.NoError(t, err, "the largest representable second is accepted in both forms")
+	assert.Equal(t, int64(9223372036), tok.ExpiresOn.Unix())
+}
+
 func TestParseTokenErrorsHoldNoToken(t *testing.T) {
 	t.Parallel()
 	const secret = "eyJhbGciOiJSUzI1NiJ9.eyJzZWNyZXQiOnRydWV9.c2lnbmF0dXJl"
