@@ -434,7 +434,9 @@ const (
 )
 
 // validateTenantID checks that id looks like a tenant: a GUID or a domain,
-// made of letters, digits, '.' and '-'.
+// made of letters, digits, '.' and '-', not starting with '-' or '.' (a
+// tool would read "-x" as an option, and ".." is a dot segment in the
+// authority's URL path).
 func validateTenantID(credential, id string) error {
 	const how = "give the directory (tenant) ID, a GUID such as \"72f988bf-86f1-41af-91ab-2d7cd011db47\", or its domain, such as \"contoso.onmicrosoft.com\""
 	if id == "" {
@@ -444,6 +446,12 @@ func validateTenantID(credential, id string) error {
 		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '-') {
 			return fmt.Errorf("%s: the tenant ID %q contains %q, which a tenant ID cannot contain; %s", credential, id, r, how)
 		}
+	}
+	if err := argumentShape(credential, "tenant ID", id, how); err != nil {
+		return err
+	}
+	if id[0] == '.' || strings.Contains(id, "..") {
+		return fmt.Errorf("%s: the tenant ID %q is not a domain (it starts with '.' or has an empty label); %s", credential, id, how)
 	}
 	return nil
 }
@@ -502,10 +510,25 @@ func (p *tenantPolicy) resolve(requested string) (string, error) {
 		p.credential, requested, env.AdditionallyAllowedTenants)
 }
 
+// argumentShape refuses a value that a developer tool would read as an
+// option ("-x", "--tenant") or that a URL path would read as a dot segment
+// ("." and ".."): none is a tenant, subscription or scope. what names the
+// value ("tenant ID"); how says what to give instead.
+func argumentShape(credential, what, v, how string) error {
+	switch {
+	case strings.HasPrefix(v, "-"):
+		return fmt.Errorf("%s: the %s %q starts with '-', which a %s cannot (a tool would read it as an option); %s", credential, what, v, what, how)
+	case v == "." || v == "..":
+		return fmt.Errorf("%s: the %s %q is a path segment, not a %s; %s", credential, what, v, what, how)
+	}
+	return nil
+}
+
 // Scopes.
 
 // validateScopes checks a request's scopes: at least one, none empty, each
-// printable ASCII without spaces or characters a URI cannot hold. It runs on
+// printable ASCII without spaces or characters a URI cannot hold, none
+// starting with '-' or being "." or "..". It runs on
 // every GetToken, so it checks bytes against a table.
 func validateScopes(credential string, scopes []string) error {
 	if len(scopes) == 0 {
@@ -514,6 +537,9 @@ func validateScopes(credential string, scopes []string) error {
 	for _, s := range scopes {
 		if s == "" {
 			return fmt.Errorf("%s: a scope is empty; give scopes such as \"https://management.azure.com/.default\"", credential)
+		}
+		if s[0] == '-' || s == "." || s == ".." {
+			return argumentShape(credential, "scope", s, "give scopes such as \"https://management.azure.com/.default\"")
 		}
 		for i := 0; i < len(s); i++ {
 			if !scopeByte[s[i]] {

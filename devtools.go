@@ -338,11 +338,20 @@ var ansiEscape = regexp.MustCompile(`\x1b\[[0-9;]*[A-Za-z]`)
 // of a tool's arguments and of PowerShell's script.
 
 // validateToolScope checks a scope passed to a tool: letters, digits and
-// ". - _ / :".
+// ". - _ / :", not starting with '-', and neither it nor its resource (the
+// scope without "/.default") "." or "..".
 func validateToolScope(credential, scope string) error {
 	const how = "give scopes such as \"https://management.azure.com/.default\""
 	if scope == "" {
 		return fmt.Errorf("%s: a scope is empty; %s", credential, how)
+	}
+	if err := argumentShape(credential, "scope", scope, how); err != nil {
+		return err
+	}
+	if r := strings.TrimSuffix(scope, "/.default"); r != scope {
+		if err := argumentShape(credential, "scope", r, how); err != nil {
+			return err
+		}
 	}
 	for _, r := range scope {
 		if !isAlnum(r) && !strings.ContainsRune(".-_/:", r) {
@@ -353,8 +362,13 @@ func validateToolScope(credential, scope string) error {
 }
 
 // validateSubscription checks an Azure CLI subscription: letters, digits
-// and "- _ . " (names may have spaces).
+// and "- _ . " (names may have spaces), not starting with '-' (az would read
+// it as an option) and not "." or "..".
 func validateSubscription(credential, sub string) error {
+	const how = "give the subscription's ID, a GUID, instead of its name"
+	if err := argumentShape(credential, "subscription", sub, how); err != nil {
+		return err
+	}
 	for _, r := range sub {
 		if !isAlnum(r) && !strings.ContainsRune("-_. ", r) {
 			return fmt.Errorf("%s: the subscription %q contains %q, which is not allowed (only letters, digits, spaces and \"- _ .\" are); give the subscription's ID, a GUID, instead of its name", credential, sub, r)
