@@ -24,6 +24,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -81,7 +82,12 @@ type TokenRequestOptions struct {
 }
 
 // AccessToken is a bearer token and its lifetime. It prints with its token
-// redacted.
+// redacted through every fmt verb (see [AccessToken.Format]), as a value, a
+// pointer, or an exported field of a struct, slice or map, and logs
+// without it through [slog]. Two things do print the token: encoding/json
+// (Token is an ordinary exported field, so that tokens can be stored and
+// sent), and fmt printing a struct that holds an AccessToken in an
+// unexported field (fmt calls no method of an unexported field).
 type AccessToken struct {
 	// Token is the bearer token. Send it only to the resource it is for.
 	Token string
@@ -100,6 +106,27 @@ func (t AccessToken) String() string {
 
 // GoString returns the same as String, so that %#v does not print the token.
 func (t AccessToken) GoString() string { return t.String() }
+
+// Format implements [fmt.Formatter], so that every verb prints the redacted
+// description, with its flags, width and precision: %#v prints GoString;
+// %s, %q, %x and %X print String as a string; %v and every other verb
+// (%d, %t, ...) print String as %s would. (%p on an AccessToken value, a
+// verb fmt reports as wrong without calling any method, is the exception:
+// use %p on a pointer.)
+func (t AccessToken) Format(f fmt.State, verb rune) {
+	switch verb {
+	case 'v':
+		if f.Flag('#') {
+			_, _ = io.WriteString(f, t.GoString())
+			return
+		}
+		verb = 's'
+	case 's', 'q', 'x', 'X':
+	default:
+		verb = 's'
+	}
+	fmt.Fprintf(f, fmt.FormatString(f, verb), t.String())
+}
 
 // LogValue implements [slog.LogValuer] without the token.
 func (t AccessToken) LogValue() slog.Value {
