@@ -88,7 +88,7 @@ func TestEntraCredentialsRefuseDotAndOptionTenants(t *testing.T) {
 
 func TestErrorTextsAreCutOnRuneBoundaries(t *testing.T) {
 	t.Parallel()
-	long := strings.Repeat("é", 400)
+	long := "x" + strings.Repeat("é", 400) // odd, so a byte cut at 300 splits a rune
 	text := pipelinesErrorText([]byte(`{"message":"`+long+`"}`), "tok")
 	assert.True(t, utf8.ValidString(text), "Azure DevOps message")
 	assert.LessOrEqual(t, len(text), 300)
@@ -96,6 +96,7 @@ func TestErrorTextsAreCutOnRuneBoundaries(t *testing.T) {
 	_, err := msi.ParseToken([]byte(`{"access_token":"x","expires_on":"`+strings.Repeat("€", 30)+`"}`), time.Unix(1_700_000_000, 0))
 	require.Error(t, err)
 	assert.True(t, utf8.ValidString(err.Error()), "managed identity expiry: %q", err.Error())
+	assert.NotContains(t, err.Error(), `\x`, "no rune split and escaped by %%q: %s", err.Error())
 
 	msg := toolText(append([]byte(strings.Repeat("€", 1000)), 0xff, 0xfe), nil)
 	assert.True(t, utf8.ValidString(msg), "tool text")
