@@ -73,7 +73,8 @@ func TestAzdScopes(t *testing.T) {
 	_, err = cred.GetToken(context.Background(), TokenRequestOptions{})
 	assert.EqualError(t, err, `AzureDeveloperCLICredential: GetToken needs at least one scope, such as "https://management.azure.com/.default"`)
 	_, err = cred.GetToken(context.Background(), TokenRequestOptions{Scopes: []string{armScope, "--help"}})
-	require.NoError(t, err, "a scope that looks like a flag is still one argument after --scope")
+	assert.ErrorContains(t, err, `the scope "--help" starts with '-'`, "a scope that looks like a flag is refused, though it would be one argument after --scope")
+	assert.Empty(t, r.commands())
 	_, err = cred.GetToken(context.Background(), TokenRequestOptions{Scopes: []string{armScope, "x y"}})
 	assert.ErrorContains(t, err, "contains ' '")
 }
