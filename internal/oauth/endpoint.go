@@ -81,6 +81,10 @@ func TokenEndpoint(host, tenant, region string) (string, error) {
 	if !validTenant.MatchString(tenant) {
 		return "", errors.New("invalid tenant ID: it may contain only letters, digits, '.' and '-'; find your tenant ID in the Azure portal under Microsoft Entra ID > Overview")
 	}
+	if tenant[0] == '.' || tenant[0] == '-' || strings.Contains(tenant, "..") {
+		// "." and ".." would be dot segments of the path.
+		return "", errors.New("invalid tenant ID: it may not start with '.' or '-' or have an empty label; find your tenant ID in the Azure portal under Microsoft Entra ID > Overview")
+	}
 	base := strings.TrimRight(u.Path, "/")
 	if strings.EqualFold(tenant, ADFSTenant) {
 		return "https://" + u.Host + base + "/adfs/oauth2/token", nil

@@ -48,6 +48,10 @@ func TestTokenEndpoint(t *testing.T) {
 		{"empty host", "https://", "t", "", "", "must be an https URL"},
 		{"bad tenant", "https://login.microsoftonline.com", "t/../x", "", "", "invalid tenant ID"},
 		{"empty tenant", "https://login.microsoftonline.com", "", "", "", "invalid tenant ID"},
+		{"dot-dot tenant", "https://login.microsoftonline.com/prefix", "..", "", "", "invalid tenant ID"},
+		{"dot tenant", "https://login.microsoftonline.com", ".", "", "", "invalid tenant ID"},
+		{"tenant with an empty label", "https://login.microsoftonline.com", "contoso..com", "", "", "invalid tenant ID"},
+		{"option-like tenant", "https://login.microsoftonline.com", "-t", "", "", "invalid tenant ID"},
 		{"bad region", "https://login.microsoftonline.com", "t", "West US", "", `invalid region "West US"`},
 	}
 	for _, tc := range cases {
