@@ -298,8 +298,11 @@ func redactKeyValues(s string) string {
 			continue
 		}
 		k, e := m[0], m[1]
-		for k > last && isKeyByte(s[k-1]) {
+		for k > last && e-k < maxKey && isKeyByte(s[k-1]) {
 			k--
+		}
+		if k > 0 && isKeyByte(s[k-1]) {
+			continue // longer than any key: a run of letters, not a name
 		}
 		if e < len(s) && isKeyByte(s[e]) {
 			continue // the key goes on: token_type, secretName
@@ -318,6 +321,10 @@ func redactKeyValues(s string) string {
 	b.WriteString(s[last:])
 	return b.String()
 }
+
+// maxKey bounds the length of a key, so that the scan back from each
+// keyword stays short on hostile text ("tokentokentoken...").
+const maxKey = 64
 
 // valueAfter finds the value of the key s[k:e], if it is followed by one.
 func valueAfter(s string, k, e int) (start, end int, ok bool) {

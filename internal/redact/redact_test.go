@@ -151,6 +151,21 @@ func TestRedactionHappensBeforeTheCut(t *testing.T) {
 	assert.NotContains(t, out, secret[:5], "a cut must not leave the start of a secret")
 }
 
+func TestHostileTextStaysLinear(t *testing.T) {
+	t.Parallel()
+	// A megabyte of keywords: each one must not rescan what came before.
+	// (Quadratic work here would take minutes, not milliseconds.)
+	for _, text := range []string{
+		strings.Repeat("token", 200_000),
+		strings.Repeat(`"token":"`, 100_000),
+		strings.Repeat("bearer ", 150_000),
+		strings.Repeat(`\u0074oken=`, 80_000),
+	} {
+		out := New("x1").Body([]byte(text), 1024)
+		assert.LessOrEqual(t, len(out), 1024)
+	}
+}
+
 func BenchmarkBodyEntraError(b *testing.B) {
 	body := []byte(`{"error":"invalid_client","error_description":"AADSTS7000215: Invalid client secret provided. Trace ID: 0f3c Correlation ID: 7b2e Timestamp: 2026-12-04 00:00:00Z","error_codes":[7000215],"timestamp":"2026-12-04 00:00:00Z","trace_id":"0f3c","correlation_id":"7b2e"}`)
 	r := New("client-secret-value", "assertion.value.here")
