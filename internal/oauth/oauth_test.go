@@ -337,6 +337,35 @@ func TestParseErrorRedactsSecrets(t *testing.T) {
 	}
 }
 
+// TestParseErrorRedactsEscapedEchoesInAnyJSON: a secret or an opaque token
+// spelled entirely in JSON \u escapes, in JSON that is not Entra's error
+// format, leaves no trace in the error, its Body included.
+func TestParseErrorRedactsEscapedEchoesInAnyJSON(t *testing.T) {
+	t.Parallel()
+	secret := "s3cr3t+val/ue~&<x>"
+	opaque := "EwBwA8l6BAAUO9chh8cJscQLmU+LSWpbnr0vmwwAAfz7yqv0"
+	esc := func(s string) string {
+		var b strings.Builder
+		for _, r := range s {
+			fmt.Fprintf(&b, `\u%04x`, r)
+		}
+		return b.String()
+	}
+	for name, body := range map[string]string{
+		"proxy echo":          `{"proxy":{"received":{"client_secret":"x","form":"` + esc("client_secret="+secret) + `"}}}`,
+		"array":               `["` + esc(secret) + `"]`,
+		"opaque token by key": `{"result":{"` + esc("refresh_token") + `":"` + esc(opaque) + `"}}`,
+		"broken json":         `{"echo":"` + esc(secret) + `","access_token":"` + opaque,
+	} {
+		e := ParseError(502, []byte(body), secret)
+		msg := e.Error() + e.Body + e.Description
+		for _, leak := range []string{secret, esc(secret), url.QueryEscape(secret), "s3cr3t", opaque, esc(opaque)} {
+			assert.NotContains(t, msg, leak, "%s: %s", name, msg)
+		}
+		assert.Contains(t, e.Body, "REDACTED", name)
+	}
+}
+
 // recorder is a token endpoint that records the forms it receives and
 // answers with the next canned response.
 type recorder struct {
