@@ -241,7 +241,6 @@ func TestValidateToolScope(t *testing.T) {
 		"https://x/\n":                             `'\n'`,
 		"https://x/%0a":                            "'%'",
 		"https://x/ä":                              "'ä'",
-		"-o":                                       "",
 		"https://management.azure.com/.default&x=": "'&'",
 	} {
 		err := validateToolScope("Cred", scope)
@@ -254,6 +253,7 @@ func TestValidateToolScope(t *testing.T) {
 		assert.True(t, strings.HasPrefix(err.Error(), "Cred: "))
 	}
 	assert.ErrorContains(t, validateToolScope("Cred", ""), "a scope is empty")
+	assert.ErrorContains(t, validateToolScope("Cred", "-o"), `Cred: the scope "-o" starts with '-'`, "a tool would read it as an option")
 }
 
 func TestValidateSubscription(t *testing.T) {
