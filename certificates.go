@@ -34,6 +34,11 @@ import (
 //   - PKCS#12: modern files (PBES2 with AES-256 and a SHA-256 MAC, OpenSSL 3's
 //     default) and legacy ones (3DES, RC2, SHA-1 MAC).
 //
+// Every password-based key derivation (the PKCS#12 MAC, the PKCS#12 and
+// PBES2 encryption schemes, encrypted PKCS#8) may ask for at most 10,000,000
+// iterations; a file asking for more is refused before any derivation, so a
+// hostile file cannot pin a CPU.
+//
 // password may be nil for unencrypted data. The certificate whose public key
 // matches the private key comes first in the result (it is the signer); the
 // others follow in file order (the chain sent with SendCertificateChain).
@@ -167,6 +172,9 @@ func parsePKCS12(data, password []byte) ([]*x509.Certificate, crypto.PrivateKey,
 	if len(data) == 0 {
 		return nil, nil, errors.New("the data is empty; give the contents of a PEM or PKCS#12 (.pfx) file")
 	}
+	if err := checkPKCS12Work(data); err != nil {
+		return nil, nil, err
+	}
 	key, cert, chain, err := pkcs12.DecodeChain(data, string(password))
 	if errors.Is(err, pkcs12.ErrIncorrectPassword) || errors.Is(err, pkcs12.ErrDecryption) {
 		return nil, nil, errWrongPassword
@@ -184,18 +192,17 @@ func parsePKCS12(data, password []byte) ([]*x509.Certificate, crypto.PrivateKey,
 // Encrypted PKCS#8 (RFC 5958, PBES2 of RFC 8018).
 
 var (
-	oidPBES2        = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 5, 13}
-	oidPBKDF2       = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 5, 12}
-	oidHMACSHA1     = asn1.ObjectIdentifier{1, 2, 840, 113549, 2, 7}
-	oidHMACSHA224   = asn1.ObjectIdentifier{1, 2, 840, 113549, 2, 8}
-	oidHMACSHA256   = asn1.ObjectIdentifier{1, 2, 840, 113549, 2, 9}
-	oidHMACSHA384   = asn1.ObjectIdentifier{1, 2, 840, 113549, 2, 10}
-	oidHMACSHA512   = asn1.ObjectIdentifier{1, 2, 840, 113549, 2, 11}
-	oidAES128CBC    = asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 1, 2}
-	oidAES192CBC    = asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 1, 22}
-	oidAES256CBC    = asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 1, 42}
-	oidDESEDE3CBC   = asn1.ObjectIdentifier{1, 2, 840, 113549, 3, 7}
-	maxPBKDF2Rounds = 10_000_000
+	oidPBES2      = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 5, 13}
+	oidPBKDF2     = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 5, 12}
+	oidHMACSHA1   = asn1.ObjectIdentifier{1, 2, 840, 113549, 2, 7}
+	oidHMACSHA224 = asn1.ObjectIdentifier{1, 2, 840, 113549, 2, 8}
+	oidHMACSHA256 = asn1.ObjectIdentifier{1, 2, 840, 113549, 2, 9}
+	oidHMACSHA384 = asn1.ObjectIdentifier{1, 2, 840, 113549, 2, 10}
+	oidHMACSHA512 = asn1.ObjectIdentifier{1, 2, 840, 113549, 2, 11}
+	oidAES128CBC  = asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 1, 2}
+	oidAES192CBC  = asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 1, 22}
+	oidAES256CBC  = asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 1, 42}
+	oidDESEDE3CBC = asn1.ObjectIdentifier{1, 2, 840, 113549, 3, 7}
 )
 
 type encryptedPrivateKeyInfo struct {
@@ -237,8 +244,8 @@ func decryptPKCS8(der, password []byte) ([]byte, error) {
 	if _, err := asn1.Unmarshal(params.KeyDerivation.Parameters.FullBytes, &kdf); err != nil {
 		return nil, errors.New("the encrypted private key has invalid PBKDF2 parameters")
 	}
-	if kdf.Iterations < 1 || kdf.Iterations > maxPBKDF2Rounds {
-		return nil, fmt.Errorf("the encrypted private key asks for %d PBKDF2 iterations; between 1 and %d are accepted", kdf.Iterations, maxPBKDF2Rounds)
+	if kdf.Iterations < 1 || kdf.Iterations > maxKDFIterations {
+		return nil, fmt.Errorf("the encrypted private key asks for %d PBKDF2 iterations; between 1 and %d are accepted", kdf.Iterations, maxKDFIterations)
 	}
 	var prf func() hash.Hash
 	switch alg := kdf.PRF.Algorithm; {

@@ -128,7 +128,7 @@ func TestDecryptPKCS8RefusesAbsurdIterations(t *testing.T) {
 		require.NoError(t, err)
 		return der
 	}
-	for _, n := range []int{0, -1, maxPBKDF2Rounds + 1, 1 << 30} {
+	for _, n := range []int{0, -1, maxKDFIterations + 1, 1 << 30} {
 		_, err := decryptPKCS8(encrypted(n), []byte("pw"))
 		require.Error(t, err, n)
 		assert.Contains(t, err.Error(), "PBKDF2 iterations", n)

@@ -1,6 +1,7 @@
 package azcred
 
 import (
+	"container/list"
 	"context"
 	"errors"
 	"fmt"
@@ -94,7 +95,11 @@ type ManagedIdentityCredentialOptions struct {
 // resource, as in azidentity: IMDS throttles, and services often build a
 // credential per request, so credentials for the same identity share their
 // tokens. Fetches for a shared entry use the options of the credential that
-// created it. A request's TenantID is ignored (an identity belongs to one
+// created it. The process-wide cache holds at most 1,024 entries; past that
+// the one looked up least recently is dropped (credentials holding it keep
+// using it; a new credential for it fetches again). IMDS and Azure Arc
+// credentials built without ClientOptions.Transport share one connection
+// pool, so making many credentials does not hold a connection each. A request's TenantID is ignored (an identity belongs to one
 // tenant), as is EnableCAE. It is safe for concurrent use.
 type ManagedIdentityCredential struct {
 	client  *msi.Client
@@ -129,10 +134,23 @@ type miKey struct {
 	chain    bool
 }
 
+// miRegistryMax bounds the process-wide registry. Past it, the entry
+// looked up least recently is dropped from the registry: credentials that
+// already use it keep it, and a later credential of that identity and
+// resource starts a new one (one more fetch).
+const miRegistryMax = 1024
+
 var (
 	miRegistryMu sync.Mutex
-	miRegistry   = map[miKey]*miEntry{}
+	miRegistry   = map[miKey]*list.Element{} // of *miRegistered, in miLRU
+	miLRU        = list.New()                // front: looked up most recently
 )
+
+// miRegistered is a registry element: its key, to delete it when dropped.
+type miRegistered struct {
+	key   miKey
+	entry *miEntry
+}
 
 // miRefreshTimeout bounds one managed-identity fetch: the IMDS retry policy
 // may spend well over a minute on a 410 or 429 storm.
@@ -227,22 +245,39 @@ func (c *ManagedIdentityCredential) entry(resource string) *miEntry {
 		return e
 	}
 	key := miKey{endpoint: c.client.Endpoint(), source: c.client.Source(), id: c.client.ID(), resource: resource, chain: c.chain}
-	miRegistryMu.Lock()
-	e := miRegistry[key]
-	if e == nil {
-		e = &miEntry{scopes: []string{resource}}
+	e := miLookup(key, func() *miEntry {
+		e := &miEntry{scopes: []string{resource}}
 		e.engine = cache.New(func(ctx context.Context, r cache.Request) (cache.Token, error) {
 			return c.fetch(ctx, resource)
 		}, &cache.Options{Clock: c.clock, RefreshTimeout: miRefreshTimeout})
-		miRegistry[key] = e
-	}
-	miRegistryMu.Unlock()
+		return e
+	})
 	m := make(map[string]*miEntry, len(old)+1)
 	for k, v := range old {
 		m[k] = v
 	}
 	m[resource] = e
 	c.engines.m.Store(&m)
+	return e
+}
+
+// miLookup returns the registry's entry of key, making it with create when
+// there is none, and drops the entries looked up least recently past
+// miRegistryMax.
+func miLookup(key miKey, create func() *miEntry) *miEntry {
+	miRegistryMu.Lock()
+	defer miRegistryMu.Unlock()
+	if el := miRegistry[key]; el != nil {
+		miLRU.MoveToFront(el)
+		return el.Value.(*miRegistered).entry
+	}
+	e := create()
+	miRegistry[key] = miLRU.PushFront(&miRegistered{key: key, entry: e})
+	for miLRU.Len() > miRegistryMax {
+		oldest := miLRU.Back()
+		miLRU.Remove(oldest)
+		delete(miRegistry, oldest.Value.(*miRegistered).key)
+	}
 	return e
 }
 

@@ -77,7 +77,7 @@ func TestFileStoreRoundTripPermissionsAndEncryption(t *testing.T) {
 	raw, err := os.ReadFile(s.Path())
 	require.NoError(t, err)
 	assert.NotContains(t, string(raw), "rt-secret", "encrypted at rest")
-	assert.True(t, bytes.HasPrefix(raw, magicEncrypted))
+	assert.True(t, bytes.HasPrefix(raw, magicSegments))
 	if runtime.GOOS != "windows" {
 		fi, err := os.Stat(s.Path())
 		require.NoError(t, err)
@@ -108,7 +108,7 @@ func TestFileStoreRefusesWithoutKeyStore(t *testing.T) {
 	require.NoError(t, s.Save(context.Background(), EntryKey{Kind: KindAccount, Key: "a"}, Entry{Value: "doc"}))
 	raw, err := os.ReadFile(s.Path())
 	require.NoError(t, err)
-	assert.True(t, bytes.HasPrefix(raw, magicPlain))
+	assert.True(t, bytes.HasPrefix(raw, magicSegments))
 
 	for _, name := range []string{"", "..", "a/b", `a\b`} {
 		_, err := NewFileStore(name, &FileStoreOptions{Dir: dir, KeyStore: testKey})
@@ -122,10 +122,24 @@ func TestFileStoreSetsAsideUnreadableFile(t *testing.T) {
 		"garbage": func(t *testing.T, path string) {
 			require.NoError(t, os.WriteFile(path, []byte("not a cache"), 0o600))
 		},
-		"another key (after a reboot)": func(t *testing.T, path string) {
-			other, err := NewFileStore("tokens", &FileStoreOptions{Dir: filepath.Dir(path), KeyStore: staticKeys(bytes.Repeat([]byte{9}, KeySize))})
+		"version 1 under another key (after a reboot)": func(t *testing.T, path string) {
+			gcm, err := newGCM(bytes.Repeat([]byte{9}, KeySize))
 			require.NoError(t, err)
-			require.NoError(t, other.Save(context.Background(), EntryKey{Kind: KindAccount, Key: "old"}, Entry{Value: "x"}))
+			nonce := make([]byte, gcm.NonceSize())
+			v1 := append(append(append([]byte{}, magicEncrypted...), nonce...), gcm.Seal(nil, nonce, []byte(`{"version":1,"entries":[]}`), magicEncrypted)...)
+			require.NoError(t, os.WriteFile(path, v1, 0o600))
+		},
+		"own segment damaged": func(t *testing.T, path string) {
+			own, err := NewFileStore("tokens", &FileStoreOptions{Dir: filepath.Dir(path), KeyStore: testKey})
+			require.NoError(t, err)
+			require.NoError(t, own.Save(context.Background(), EntryKey{Kind: KindAccount, Key: "old"}, Entry{Value: "x"}))
+			raw, err := os.ReadFile(path)
+			require.NoError(t, err)
+			raw[len(raw)-1] ^= 1
+			require.NoError(t, os.WriteFile(path, raw, 0o600))
+		},
+		"truncated segment": func(t *testing.T, path string) {
+			require.NoError(t, os.WriteFile(path, append(append([]byte{}, magicSegments...), 1, 2, 3), 0o600))
 		},
 		"truncated": func(t *testing.T, path string) {
 			require.NoError(t, os.WriteFile(path, magicEncrypted, 0o600))

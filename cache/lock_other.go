@@ -27,7 +27,7 @@ func lockFile(ctx context.Context, path string) (func(), error) {
 		if !errors.Is(err, fs.ErrExist) {
 			return nil, err
 		}
-		if fi, err := os.Stat(path); err == nil && time.Since(fi.ModTime()) > staleLock {
+		if fi, err := os.Lstat(path); err == nil && time.Since(fi.ModTime()) > staleLock {
 			_ = os.Remove(path)
 			continue
 		}

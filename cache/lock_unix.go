@@ -5,6 +5,7 @@ package cache
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"time"
 
@@ -12,11 +13,20 @@ import (
 )
 
 // lockFile takes an exclusive advisory lock (flock) on path, creating it,
-// waiting until ctx ends. The kernel drops the lock if the process dies.
+// waiting until ctx ends. The kernel drops the lock if the process dies. A
+// symbolic link at path is not followed, and anything but a regular file
+// there is refused.
 func lockFile(ctx context.Context, path string) (func(), error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0o600)
+	if errors.Is(err, unix.ELOOP) {
+		return nil, fmt.Errorf("the lock file %s is a symbolic link; remove it", path)
+	}
 	if err != nil {
 		return nil, err
+	}
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		_ = f.Close()
+		return nil, fmt.Errorf("the lock file %s is not a regular file; remove it", path)
 	}
 	delay := time.Millisecond
 	for {

@@ -1,8 +1,8 @@
 package msi
 
 import (
+	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/azcred/azcred/internal/env"
+	"github.com/azcred/azcred/internal/fsx"
 )
 
 // maxArcKeySize is the largest key file the Arc agent writes.
@@ -58,9 +59,13 @@ func fileExists(path string) bool {
 }
 
 // arcKeyFromChallenge reads the key the Arc agent's 401 names. The realm
-// must be a file directly in the agent's token folder, end in ".key", and be
-// at most 4096 bytes: anything else would let whatever answers on the
-// endpoint make azcred read and send an arbitrary file.
+// must be a clean absolute path of a file directly in the agent's token
+// folder, end in ".key", and be a regular file of at most 4096 bytes:
+// anything else would let whatever answers on the endpoint make azcred read
+// and send an arbitrary file. Containment is checked on the path opened:
+// the folder with its symbolic links resolved, joined with the realm's last
+// element; that element is opened without following a symbolic link and
+// without blocking (a FIFO fails at once), and checked after opening.
 func (c *Client) arcKeyFromChallenge(resp *responseView) (string, error) {
 	if resp.status != http.StatusUnauthorized {
 		return "", &ResponseError{Msg: fmt.Sprintf("Azure Arc answered the first request with %d, not the expected 401 challenge; check that %s is the Arc agent's endpoint", resp.status, env.IdentityEndpoint), StatusCode: resp.status, Body: resp.excerpt}
@@ -74,29 +79,33 @@ func (c *Client) arcKeyFromChallenge(resp *responseView) (string, error) {
 	if !strings.EqualFold(filepath.Ext(path), ".key") {
 		return "", &ResponseError{Msg: fmt.Sprintf("Azure Arc's challenge names a file whose name does not end in .key (%q); refusing to read it", filepath.Base(path)), StatusCode: resp.status}
 	}
-	if !filepath.IsAbs(path) || filepath.Dir(filepath.Clean(path)) != c.arcDir {
-		return "", &ResponseError{Msg: fmt.Sprintf("Azure Arc's challenge names a key file outside the agent's token folder %s; refusing to read it", c.arcDir), StatusCode: resp.status}
+	// A path that Clean would change holds "." or ".." elements (or doubled
+	// separators): the kernel resolves "sub/.." through a symbolic link sub,
+	// so a cleaned copy says nothing about the file opened.
+	base := filepath.Base(path)
+	if !filepath.IsAbs(path) || filepath.Clean(path) != path || filepath.Dir(path) != c.arcDir || !plainKeyName(base) {
+		return "", &ResponseError{Msg: fmt.Sprintf("Azure Arc's challenge names a key file outside the agent's token folder %s (or a path with . or .. elements); refusing to read it", c.arcDir), StatusCode: resp.status}
 	}
-	f, err := os.Open(path)
+	dir, err := filepath.EvalSymlinks(c.arcDir)
 	if err != nil {
+		return "", &ResponseError{Msg: fmt.Sprintf("cannot open the Azure Arc token folder %s; check that the agent is installed", c.arcDir), StatusCode: resp.status, Err: err}
+	}
+	b, err := fsx.ReadRegular(filepath.Join(dir, base), maxArcKeySize)
+	switch {
+	case errors.Is(err, fsx.ErrNotRegular):
+		return "", &ResponseError{Msg: "the Azure Arc key file is not a regular file (a symbolic link, FIFO, device or folder); refusing to read it", StatusCode: resp.status, Err: err}
+	case errors.Is(err, fsx.ErrTooLarge):
+		return "", &ResponseError{Msg: fmt.Sprintf("the Azure Arc key file is larger than the agent writes (at most %d bytes); refusing to send it", maxArcKeySize), StatusCode: resp.status}
+	case err != nil:
 		return "", &ResponseError{Msg: "cannot open the Azure Arc key file; run as a user in the agent's himds group (Linux) or an administrator (Windows)", StatusCode: resp.status, Err: err}
 	}
-	defer func() { _ = f.Close() }()
-	st, err := f.Stat()
-	if err != nil {
-		return "", &ResponseError{Msg: "cannot read the Azure Arc key file", StatusCode: resp.status, Err: err}
-	}
-	if !st.Mode().IsRegular() || st.Size() > maxArcKeySize {
-		return "", &ResponseError{Msg: fmt.Sprintf("the Azure Arc key file is not a regular file of at most %d bytes (it has %d); refusing to send it", maxArcKeySize, st.Size()), StatusCode: resp.status}
-	}
-	b, err := io.ReadAll(io.LimitReader(f, maxArcKeySize+1))
-	if err != nil {
-		return "", &ResponseError{Msg: "cannot read the Azure Arc key file", StatusCode: resp.status, Err: err}
-	}
-	if len(b) > maxArcKeySize {
-		return "", &ResponseError{Msg: fmt.Sprintf("the Azure Arc key file is larger than %d bytes; refusing to send it", maxArcKeySize), StatusCode: resp.status}
-	}
 	return string(b), nil
+}
+
+// plainKeyName reports whether name is one ordinary file name: not "." or
+// "..", and without a drive or stream separator (":" on Windows).
+func plainKeyName(name string) bool {
+	return name != "." && name != ".." && !strings.ContainsAny(name, `/\:`+"\x00")
 }
 
 // arcEchoes reports whether an Arc token response names the requested

@@ -396,16 +396,10 @@ func (c *Client) buildHTTP(cfg Config, getenv env.Getenv) error {
 	switch c.source {
 	case IMDS, AzureArc:
 		defaults, statuses = IMDSDefaults, imdsRetryStatuses
-		hc, err := httpx.CloneClient(cfg.Transport)
+		hc, err := directClient(cfg.Transport)
 		if err == nil {
-			if t, ok := hc.Transport.(*httpTransport); ok {
-				t.Proxy = nil
-				if c.chain && c.source == IMDS {
-					boundDial(t, c.probeTO, c.probing)
-				}
-				c.traced = cfg.Transport == nil
-			}
-			transport = hc
+			c.traced = cfg.Transport == nil
+			transport = probeBounding{hc: hc, bound: c.probeTO, probing: c.probing}
 		}
 	case ServiceFabric:
 		hc, err := pinnedClient(cfg.Transport, getenv(env.IdentityServerThumbprint))

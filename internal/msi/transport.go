@@ -10,31 +10,66 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/azcred/azcred/internal/httpx"
 )
 
-type httpTransport = http.Transport
+// dialBoundKey is the request-context key of a connection bound: a
+// time.Duration that limits each dial of the request.
+type dialBoundKey struct{}
 
-// boundDial limits every connection attempt of t to d while bounded
-// reports true, so that a chain learns at once that nothing listens at the
-// IMDS address; once IMDS has answered, connections are not bounded.
-// (Deciding per dial keeps one transport, so the connection of the first
-// token serves the later requests too.)
-func boundDial(t *http.Transport, d time.Duration, bounded func() bool) {
+// boundDial makes t limit each connection attempt by the bound in the
+// request's context, when there is one. The bound rides on the request, not
+// on the transport, so one transport (and its connection pool) serves
+// clients in and out of chain mode.
+func boundDial(t *http.Transport) {
 	dial := t.DialContext
 	if dial == nil {
 		dial = (&net.Dialer{KeepAlive: 30 * time.Second}).DialContext
 	}
 	t.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
-		if !bounded() {
+		d, ok := ctx.Value(dialBoundKey{}).(time.Duration)
+		if !ok {
 			return dial(ctx, network, addr)
 		}
 		ctx, cancel := context.WithTimeout(ctx, d)
 		defer cancel()
 		return dial(ctx, network, addr)
 	}
+}
+
+// sharedDirect is the process-wide client of IMDS and Arc clients built
+// without a caller's transport: azcred's default transport without a proxy,
+// with boundDial. Sharing it keeps one connection pool per endpoint however
+// many credentials the process makes (each used to hold its own pool, and
+// with it idle connections, for as long as it lived).
+var sharedDirect = sync.OnceValue(func() *http.Client {
+	hc, err := httpx.CloneClient(nil)
+	if err != nil {
+		panic(err) // CloneClient(nil) cannot fail
+	}
+	t := hc.Transport.(*http.Transport)
+	t.Proxy = nil
+	boundDial(t)
+	return hc
+})
+
+// probeBounding sends through hc, adding the probe's connection bound to a
+// request's context while probing reports true (a chain's first contact
+// with IMDS). hc does not follow redirects.
+type probeBounding struct {
+	hc      *http.Client
+	bound   time.Duration
+	probing func() bool
+}
+
+func (p probeBounding) Do(req *http.Request) (*http.Response, error) {
+	if p.probing() {
+		req = req.WithContext(context.WithValue(req.Context(), dialBoundKey{}, p.bound))
+	}
+	return p.hc.Do(req)
 }
 
 // errThumbprint is the pinning failure.
@@ -87,4 +122,23 @@ func decodeThumbprint(s string) ([]byte, error) {
 		return nil, &ConfigError{fmt.Sprintf("IDENTITY_SERVER_THUMBPRINT is not a SHA-1 thumbprint (40 hex digits): got %d characters", len(clean))}
 	}
 	return b, nil
+}
+
+// directClient returns the client IMDS and Arc requests go through: for no
+// transport, the shared sharedDirect; for a caller's *http.Client with an
+// *http.Transport (or none), a copy without a proxy and with boundDial.
+// Other Doers give an error and are used as they are.
+func directClient(d httpx.Doer) (*http.Client, error) {
+	if hc, ok := d.(*http.Client); d == nil || ok && hc == nil {
+		return sharedDirect(), nil
+	}
+	hc, err := httpx.CloneClient(d)
+	if err != nil {
+		return nil, err
+	}
+	if t, ok := hc.Transport.(*http.Transport); ok {
+		t.Proxy = nil
+		boundDial(t)
+	}
+	return hc, nil
 }
