@@ -246,8 +246,10 @@ const maxToolText = 2000
 // toolText is a tool's stderr made fit for an error message: tokens
 // removed, colour codes and surrounding space dropped, bounded in length.
 func toolText(b []byte) string {
-	s := jwtLike.ReplaceAllString(string(b), redacted)
-	s = ansiEscape.ReplaceAllString(s, "")
+	// Colour codes go first: one inside a token would split it so that
+	// only a part of it looked like a token.
+	s := ansiEscape.ReplaceAllString(string(b), "")
+	s = jwtLike.ReplaceAllString(s, redacted)
 	s = strings.TrimSpace(strings.ReplaceAll(s, "\r\n", "\n"))
 	if len(s) > maxToolText {
 		s = s[:maxToolText] + "..."
