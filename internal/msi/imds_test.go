@@ -17,8 +17,8 @@ import (
 	"github.com/azcred/azcred/azcredtest/emulator"
 	"github.com/azcred/azcred/internal/clock"
 	"github.com/azcred/azcred/internal/env"
-	"github.com/azcred/azcred/internal/probewait"
 	"github.com/azcred/azcred/internal/httpx"
+	"github.com/azcred/azcred/internal/probewait"
 )
 
 func TestMain(m *testing.M) {
