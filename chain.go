@@ -775,13 +775,13 @@ func NewDefaultAzureCredential(options *DefaultAzureCredentialOptions) (*Default
 		case err == nil:
 		case isUnavailable(err):
 			logger.Debug(credNameDefault+": a source is not set up here", "source", s.name, "reason", err.Error())
-			cred = unavailableSource{name: s.name, err: err}
+			cred = placeholderSource{name: s.name, err: err}
 		default:
 			// The environment selects this source but its configuration
 			// cannot work: the chain will stop here, and the operator must
 			// fix it.
 			logger.Warn(credNameDefault+": a source's configuration is broken; GetToken will fail with this error until it is fixed", "source", s.name, "error", err.Error())
-			cred = unavailableSource{name: s.name, err: err}
+			cred = placeholderSource{name: s.name, err: err}
 		}
 		sources[i] = chainSource{name: s.name, cred: cred, interactive: s.interactive}
 	}
@@ -939,20 +939,20 @@ func notStartedReason(w walkResult, decider int) string {
 
 func (c *DefaultAzureCredential) credentialName() string { return credNameDefault }
 
-// unavailableSource holds the slot of a source whose constructor failed and
-// reports that failure, as unavailable, when the chain reaches it.
-type unavailableSource struct {
+// placeholderSource holds the slot of a source whose constructor failed
+// and returns that error when the chain reaches it: unavailable when the
+// source is not set up here, and otherwise (the environment selects the
+// source but its configuration cannot work) the error itself, which stops
+// the chain.
+type placeholderSource struct {
 	name string
 	err  error
 }
 
-func (u unavailableSource) GetToken(context.Context, TokenRequestOptions) (AccessToken, error) {
-	if isUnavailable(u.err) {
-		return AccessToken{}, u.err
-	}
-	return AccessToken{}, NewCredentialUnavailableError(u.name, strings.TrimPrefix(u.err.Error(), u.name+": "), nil)
+func (u placeholderSource) GetToken(context.Context, TokenRequestOptions) (AccessToken, error) {
+	return AccessToken{}, u.err
 }
 
-func (u unavailableSource) credentialName() string { return u.name }
+func (u placeholderSource) credentialName() string { return u.name }
 
 var _ TokenCredential = (*DefaultAzureCredential)(nil)

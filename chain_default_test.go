@@ -350,16 +350,19 @@ func TestDefaultAzureCredentialDiagnose(t *testing.T) {
 	assert.False(t, resolved, "diagnosing does not pick a source")
 }
 
-func TestUnavailableSourcePlaceholder(t *testing.T) {
+func TestPlaceholderSource(t *testing.T) {
 	t.Parallel()
-	p := unavailableSource{name: "WorkloadIdentityCredential", err: errors.New("WorkloadIdentityCredential: no client ID; set AZURE_CLIENT_ID")}
+	broken := errors.New("WorkloadIdentityCredential: AZURE_FEDERATED_TOKEN_FILE selects workload identity, but AZURE_CLIENT_ID is not set")
+	p := placeholderSource{name: "WorkloadIdentityCredential", err: broken}
 	_, err := p.GetToken(context.Background(), armRequest)
-	var u *CredentialUnavailableError
-	require.ErrorAs(t, err, &u)
-	assert.Equal(t, "WorkloadIdentityCredential: no client ID; set AZURE_CLIENT_ID", err.Error())
+	assert.Same(t, broken, err, "a broken configuration is reported as it is")
+	assert.False(t, isUnavailable(err))
+	assert.Equal(t, costDecided, p.chainCost(), "it decides the chain")
 	orig := NewCredentialUnavailableError("EnvironmentCredential", "missing", nil)
-	_, err = unavailableSource{name: "EnvironmentCredential", err: orig}.GetToken(context.Background(), armRequest)
+	absent := placeholderSource{name: "EnvironmentCredential", err: orig}
+	_, err = absent.GetToken(context.Background(), armRequest)
 	assert.Same(t, orig, err)
+	assert.Equal(t, costAbsent, absent.chainCost())
 }
 
 // blockingRunner is a tool runner whose runs block until released, and that

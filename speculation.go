@@ -103,7 +103,7 @@ func (c *AzureDeveloperCLICredential) chainCost() sourceCost { return costProces
 
 // A placeholder is absent when its source is not set up here, and decided
 // when its configuration is broken: it fails, and the chain stops there.
-func (u unavailableSource) chainCost() sourceCost {
+func (u placeholderSource) chainCost() sourceCost {
 	if isUnavailable(u.err) {
 		return costAbsent
 	}
