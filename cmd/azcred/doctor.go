@@ -23,9 +23,9 @@ type doctorRow struct {
 	GetToken   string            `json:"getToken"`
 	NotStarted string            `json:"notStartedReason,omitempty"`
 	Outcome    string            `json:"outcome"`
-	Millis   int64             `json:"durationMs"`
-	Identity map[string]string `json:"identity,omitempty"`
-	Message  string            `json:"message,omitempty"`
+	Millis     int64             `json:"durationMs"`
+	Identity   map[string]string `json:"identity,omitempty"`
+	Message    string            `json:"message,omitempty"`
 }
 
 // errNoSource makes doctor exit 1 after printing its report.
