@@ -600,13 +600,17 @@ type DefaultAzureCredentialOptions struct {
 	// Azure Developer CLI. Default: 10 s.
 	ToolTimeout time.Duration
 
-	// DisableConcurrentProbing asks the sources one after another instead of
-	// starting every non-interactive source at once. The result is the same
-	// — the first source in order that gives a token — but probing
-	// concurrently takes about as long as the slowest source needed instead
-	// of the sum. A developer tool that was started is never killed for
-	// being unneeded; it finishes under its own timeout. Default: false
-	// (probe concurrently).
+	// DisableConcurrentProbing asks the sources strictly one after another.
+	// By default the chain starts a later source before the earlier ones
+	// have answered, but only while every earlier source is unavailable or
+	// a network probe (IMDS) that is waiting on the network, and runs the
+	// developer tools one at a time, in order; so on a laptop the first
+	// token costs about max(IMDS probe, first signed-in tool) instead of
+	// the sum, and a configured server starts nothing it does not use. The
+	// result is the same either way: the first source in order that gives a
+	// token. A developer tool that was started is never killed for being
+	// unneeded; it finishes under its own timeout. Default: false (start
+	// early as described).
 	DisableConcurrentProbing bool
 
 	// DisableInstanceDiscovery is accepted for compatibility with azidentity.
@@ -628,9 +632,20 @@ type DefaultAzureCredentialOptions struct {
 // The AZURE_TOKEN_CREDENTIALS environment variable narrows the chain: "prod"
 // (environment, workload identity, managed identity), "dev" (the three
 // developer tools), or one credential's type name, such as
-// "ManagedIdentityCredential" (case-insensitive). A source whose
-// configuration is broken stays in its slot and reports why, as unavailable,
-// when the chain reaches it.
+// "ManagedIdentityCredential" (case-insensitive).
+//
+// A source is started only when it can change the answer: each source
+// declares what deciding it costs (decided by its configuration, a network
+// probe, a process, or absent), and a later source is started before the
+// earlier ones have answered only while every earlier one is unavailable or
+// an IMDS probe waiting on the network; the developer tools run one at a
+// time, in order. When the environment selects a source whose
+// configuration cannot work (a missing certificate file, a wrong
+// certificate password, a variable it needs left unset, a malformed value)
+// GetToken fails with that error, which names the source and the variable
+// on its first line, and starts nothing after it: moving on would
+// authenticate as another identity. Sources whose answer was not needed log
+// nothing above Debug.
 //
 // Its errors list every attempt ([ChainError]); [DefaultAzureCredential.Resolved]
 // tells which source is in use, and an Info log record names it and the
@@ -734,7 +749,9 @@ func (b defaultBuild) toolSeams(o *DefaultAzureCredentialOptions) devToolSeams {
 // NewDefaultAzureCredential constructs a DefaultAzureCredential. Pass nil to
 // accept default options. It fails only for contradictory options or an
 // invalid AZURE_TOKEN_CREDENTIALS value; a source that cannot be set up is
-// reported when the chain reaches it.
+// reported when the chain reaches it: as unavailable when it is not
+// configured here, and as the chain's failure (logged once at Warn here)
+// when the environment selects it but its configuration is broken.
 func NewDefaultAzureCredential(options *DefaultAzureCredentialOptions) (*DefaultAzureCredential, error) {
 	o := DefaultAzureCredentialOptions{}
 	if options != nil {
