@@ -17,6 +17,7 @@ import (
 	"github.com/azcred/azcred/internal/env"
 	"github.com/azcred/azcred/internal/exec"
 	"github.com/azcred/azcred/internal/jwtx"
+	"github.com/azcred/azcred/internal/probewait"
 )
 
 const credNameChain = "ChainedTokenCredential"
@@ -63,9 +64,9 @@ type ChainedTokenCredential struct {
 type chainSource struct {
 	name string
 	cred TokenCredential
-	// speculative sources may be started before the earlier ones have
-	// answered; a source that asks a person (interactive sign-in) never is.
-	speculative bool
+	// interactive sources ask a person to sign in: Diagnose never asks
+	// them. (They declare no cost, so no walk starts them early either.)
+	interactive bool
 }
 
 // chainWalk is one walk of the sources that several callers share.
@@ -179,72 +180,165 @@ func sameRequest(a, b TokenRequestOptions) bool {
 	return slices.Equal(a.Scopes, b.Scopes) && a.TenantID == b.TenantID && a.Claims == b.Claims && a.EnableCAE == b.EnableCAE
 }
 
-// walkSources tries the sources in order (starting the speculative ones at
-// once when probing) and returns the first token and the index of its source.
+// walkSources walks the sources (see walkOnce) and records the source that
+// gave a token as the chain's winner.
 func (c *ChainedTokenCredential) walkSources(ctx context.Context, opts TokenRequestOptions) (AccessToken, int, error) {
-	type result struct {
-		tok      AccessToken
-		err      error
-		duration time.Duration
+	w := c.walkOnce(ctx, opts, c.sources, false)
+	if w.winner >= 0 && c.winner.Swap(int32(w.winner)) != int32(w.winner) {
+		c.logWinner(ctx, c.sources[w.winner].name, opts, w.token)
 	}
-	results := make([]chan result, len(c.sources))
-	run := func(ctx context.Context, s chainSource) result {
+	return w.token, w.winner, w.err
+}
+
+// walkAnswer is one source's answer during a walk.
+type walkAnswer struct {
+	i        int
+	tok      AccessToken
+	err      error
+	duration time.Duration
+}
+
+// walkResult is what a walk did.
+type walkResult struct {
+	token    AccessToken
+	winner   int // index of the source that gave token, or -1
+	err      error
+	attempts []ChainAttempt // the answers the walk used, in order
+	costs    []sourceCost   // what each source declared
+	started  []bool
+	answers  []*walkAnswer // every answer that arrived, by source; nil if none
+}
+
+// walkOnce asks sources for a token in order and returns the first token, or
+// the error that decided the walk. Sources are started in order, and early
+// (on goroutines) only as the speculation rule allows (see speculation.go):
+// while every earlier source is unavailable or a network probe waiting on
+// the network. A source started early whose answer is not needed is not
+// waited for; its context is cancelled when the walk returns, and it ends
+// under its own bounds (a developer tool is never killed for it: its run
+// goes on under its own timeout and its token is cached). With drain set,
+// the walk instead waits for every source it started, so that the result
+// holds all their answers (Diagnose).
+func (c *ChainedTokenCredential) walkOnce(ctx context.Context, opts TokenRequestOptions, sources []chainSource, drain bool) walkResult {
+	n := len(sources)
+	w := walkResult{winner: -1, costs: make([]sourceCost, n), started: make([]bool, n), answers: make([]*walkAnswer, n)}
+	for i, s := range sources {
+		w.costs[i] = costOf(s.cred)
+	}
+	run := func(ctx context.Context, i int) walkAnswer {
 		start := c.clock.Now()
-		tok, err := s.cred.GetToken(ctx, opts)
-		return result{tok, err, c.clock.Now().Sub(start)}
+		tok, err := sources[i].cred.GetToken(ctx, opts)
+		return walkAnswer{i: i, tok: tok, err: err, duration: c.clock.Now().Sub(start)}
 	}
-	probeCtx, cancelProbes := context.WithCancel(ctx)
-	defer cancelProbes()
-	if c.probe {
-		for i, s := range c.sources {
-			if !s.speculative {
-				continue
+	earlyCtx, cancelEarly := context.WithCancel(ctx)
+	defer cancelEarly()
+	answered := make(chan walkAnswer, n)
+	waits := make(chan int, n)
+	waiting := make([]bool, n)
+	pending := 0
+	if drain {
+		defer func() {
+			for ; pending > 0; pending-- {
+				select {
+				case a := <-answered:
+					w.answers[a.i] = &a
+				case <-ctx.Done():
+					return
+				}
 			}
-			ch := make(chan result, 1)
-			results[i] = ch
-			c.probes.Add(1)
-			go func() {
-				defer c.probes.Done()
-				ch <- run(probeCtx, s)
-			}()
-		}
+		}()
 	}
 
-	attempts := make([]ChainAttempt, 0, len(c.sources))
-	for i, s := range c.sources {
-		var r result
-		if ch := results[i]; ch != nil {
-			select {
-			case r = <-ch:
-			case <-ctx.Done():
-				return AccessToken{}, -1, ctx.Err()
+	// mayStart is the speculation rule for source j.
+	mayStart := func(j int) bool {
+		early := false
+		for i := range j {
+			switch a := w.answers[i]; {
+			case a != nil && isUnavailable(a.err):
+			case a == nil && w.started[i] && w.costs[i] == costProbe && waiting[i]:
+				early = true
+			default:
+				return false
 			}
-		} else {
-			r = run(ctx, s)
 		}
-		if r.err == nil {
-			attempts = append(attempts, ChainAttempt{Source: s.name, Outcome: OutcomeSucceeded, Duration: r.duration})
-			c.logAttempt(ctx, attempts[len(attempts)-1])
-			if c.winner.Swap(int32(i)) != int32(i) {
-				c.logWinner(ctx, s.name, opts, r.tok)
+		return !early || (c.probe && w.costs[j] != costUnknown)
+	}
+	start := func(j int) {
+		w.started[j] = true
+		if pending == 0 && (!c.probe || w.costs[j] != costProbe) {
+			// The source in order, with nothing else running: ask it here.
+			a := run(ctx, j)
+			w.answers[j] = &a
+			return
+		}
+		sctx := earlyCtx
+		if w.costs[j] == costProbe {
+			var once sync.Once
+			sctx = probewait.With(earlyCtx, func() { once.Do(func() { waits <- j }) })
+		}
+		pending++
+		c.probes.Add(1)
+		go func() {
+			defer c.probes.Done()
+			answered <- run(sctx, j)
+		}()
+	}
+
+	next := 0 // the first source whose answer the walk has not used
+	for {
+		for j := next; j < n; j++ {
+			if w.started[j] {
+				continue
 			}
-			return r.tok, i, nil
+			if !mayStart(j) {
+				break
+			}
+			start(j)
 		}
-		if ctx.Err() != nil {
-			return AccessToken{}, -1, ctx.Err()
+		for next < n && w.answers[next] != nil {
+			r := w.answers[next]
+			s := sources[next]
+			if r.err == nil {
+				w.attempts = append(w.attempts, ChainAttempt{Source: s.name, Outcome: OutcomeSucceeded, Duration: r.duration})
+				c.logAttempt(ctx, w.attempts[len(w.attempts)-1])
+				w.token, w.winner = r.tok, next
+				return w
+			}
+			if ctx.Err() != nil {
+				w.err = ctx.Err()
+				return w
+			}
+			a := ChainAttempt{Source: s.name, Outcome: OutcomeFailed, Duration: r.duration, Err: r.err}
+			if isUnavailable(r.err) {
+				a.Outcome = OutcomeUnavailable
+			}
+			w.attempts = append(w.attempts, a)
+			c.logAttempt(ctx, a)
+			if a.Outcome == OutcomeFailed {
+				w.err = &ChainError{chain: c.name, attempts: w.attempts, deciding: r.err}
+				return w
+			}
+			next++
 		}
-		a := ChainAttempt{Source: s.name, Outcome: OutcomeFailed, Duration: r.duration, Err: r.err}
-		if isUnavailable(r.err) {
-			a.Outcome = OutcomeUnavailable
+		if next == n {
+			w.err = &ChainError{chain: c.name, attempts: w.attempts,
+				deciding: NewCredentialUnavailableError(c.name, "no source is available", nil)}
+			return w
 		}
-		attempts = append(attempts, a)
-		c.logAttempt(ctx, a)
-		if a.Outcome == OutcomeFailed {
-			return AccessToken{}, -1, &ChainError{chain: c.name, attempts: attempts, deciding: r.err}
+		if pending == 0 {
+			continue // the next source in order was asked here; use its answer
+		}
+		select {
+		case a := <-answered:
+			pending--
+			w.answers[a.i] = &a
+		case i := <-waits:
+			waiting[i] = true
+		case <-ctx.Done():
+			w.err = ctx.Err()
+			return w
 		}
 	}
-	return AccessToken{}, -1, &ChainError{chain: c.name, attempts: attempts,
-		deciding: NewCredentialUnavailableError(c.name, "no source is available", nil)}
 }
 
 func (c *ChainedTokenCredential) logAttempt(ctx context.Context, a ChainAttempt) {
@@ -346,6 +440,37 @@ type ChainAttempt struct {
 	// is for (tid, oid, appid, azp, upn, preferred_username), when the token
 	// is a JWT. Only [DefaultAzureCredential.Diagnose] fills it.
 	Identity map[string]string
+	// Walk says what GetToken's walk did with the source. Every attempt of
+	// a [ChainError] is WalkAsked; [DefaultAzureCredential.Diagnose] also
+	// reports sources started early and sources not started.
+	Walk WalkPart
+	// NotStartedReason says why the walk did not start the source, such as
+	// "EnvironmentCredential is configured and answered", when Walk is
+	// WalkNotStarted.
+	NotStartedReason string
+}
+
+// WalkPart is what a chain's walk did with one source.
+type WalkPart int
+
+// The parts a source can have in a walk.
+const (
+	WalkAsked        WalkPart = iota // started, and its answer was used
+	WalkStartedEarly                 // started while an earlier source waited on the network; its answer was not needed
+	WalkNotStarted                   // not started: an earlier source decided the walk
+)
+
+// String returns "asked", "started early, not needed" or "not started".
+func (p WalkPart) String() string {
+	switch p {
+	case WalkAsked:
+		return "asked"
+	case WalkStartedEarly:
+		return "started early, not needed"
+	case WalkNotStarted:
+		return "not started"
+	}
+	return fmt.Sprintf("WalkPart(%d)", int(p))
 }
 
 // ChainError is the error of a chain that got no token. Its message lists
@@ -375,11 +500,19 @@ func (e *ChainError) Error() string {
 	var b strings.Builder
 	b.WriteString(e.chain)
 	if n := len(e.attempts); n > 0 && e.attempts[n-1].Outcome == OutcomeFailed {
-		fmt.Fprintf(&b, ": %s failed, so the chain stopped", e.attempts[n-1].Source)
+		a := e.attempts[n-1]
+		// The first line names the source and carries the first line of
+		// its error, which says what is wrong (for a broken
+		// configuration, the variable) and what to do.
+		fmt.Fprintf(&b, ": %s failed, so the chain stopped", a.Source)
+		if a.Err != nil {
+			msg, _, _ := strings.Cut(strings.TrimPrefix(a.Err.Error(), a.Source+": "), "\n")
+			fmt.Fprintf(&b, ": %s", msg)
+		}
+		b.WriteString("\nAttempts:")
 	} else {
-		b.WriteString(": no source is available")
+		b.WriteString(": no source is available. Attempts:")
 	}
-	b.WriteString(". Attempts:")
 	width := 0
 	for _, a := range e.attempts {
 		width = max(width, len(a.Source))
@@ -467,13 +600,17 @@ type DefaultAzureCredentialOptions struct {
 	// Azure Developer CLI. Default: 10 s.
 	ToolTimeout time.Duration
 
-	// DisableConcurrentProbing asks the sources one after another instead of
-	// starting every non-interactive source at once. The result is the same
-	// — the first source in order that gives a token — but probing
-	// concurrently takes about as long as the slowest source needed instead
-	// of the sum. A developer tool that was started is never killed for
-	// being unneeded; it finishes under its own timeout. Default: false
-	// (probe concurrently).
+	// DisableConcurrentProbing asks the sources strictly one after another.
+	// By default the chain starts a later source before the earlier ones
+	// have answered, but only while every earlier source is unavailable or
+	// a network probe (IMDS) that is waiting on the network, and runs the
+	// developer tools one at a time, in order; so on a laptop the first
+	// token costs about max(IMDS probe, first signed-in tool) instead of
+	// the sum, and a configured server starts nothing it does not use. The
+	// result is the same either way: the first source in order that gives a
+	// token. A developer tool that was started is never killed for being
+	// unneeded; it finishes under its own timeout. Default: false (start
+	// early as described).
 	DisableConcurrentProbing bool
 
 	// DisableInstanceDiscovery is accepted for compatibility with azidentity.
@@ -495,9 +632,20 @@ type DefaultAzureCredentialOptions struct {
 // The AZURE_TOKEN_CREDENTIALS environment variable narrows the chain: "prod"
 // (environment, workload identity, managed identity), "dev" (the three
 // developer tools), or one credential's type name, such as
-// "ManagedIdentityCredential" (case-insensitive). A source whose
-// configuration is broken stays in its slot and reports why, as unavailable,
-// when the chain reaches it.
+// "ManagedIdentityCredential" (case-insensitive).
+//
+// A source is started only when it can change the answer: each source
+// declares what deciding it costs (decided by its configuration, a network
+// probe, a process, or absent), and a later source is started before the
+// earlier ones have answered only while every earlier one is unavailable or
+// an IMDS probe waiting on the network; the developer tools run one at a
+// time, in order. When the environment selects a source whose
+// configuration cannot work (a missing certificate file, a wrong
+// certificate password, a variable it needs left unset, a malformed value)
+// GetToken fails with that error, which names the source and the variable
+// on its first line, and starts nothing after it: moving on would
+// authenticate as another identity. Sources whose answer was not needed log
+// nothing above Debug.
 //
 // Its errors list every attempt ([ChainError]); [DefaultAzureCredential.Resolved]
 // tells which source is in use, and an Info log record names it and the
@@ -601,7 +749,9 @@ func (b defaultBuild) toolSeams(o *DefaultAzureCredentialOptions) devToolSeams {
 // NewDefaultAzureCredential constructs a DefaultAzureCredential. Pass nil to
 // accept default options. It fails only for contradictory options or an
 // invalid AZURE_TOKEN_CREDENTIALS value; a source that cannot be set up is
-// reported when the chain reaches it.
+// reported when the chain reaches it: as unavailable when it is not
+// configured here, and as the chain's failure (logged once at Warn here)
+// when the environment selects it but its configuration is broken.
 func NewDefaultAzureCredential(options *DefaultAzureCredentialOptions) (*DefaultAzureCredential, error) {
 	o := DefaultAzureCredentialOptions{}
 	if options != nil {
@@ -638,11 +788,19 @@ func NewDefaultAzureCredential(options *DefaultAzureCredentialOptions) (*Default
 	sources := make([]chainSource, len(rows))
 	for i, s := range rows {
 		cred, err := s.build(&o, defaultBuild{getenv: getenv, alone: len(rows) == 1})
-		if err != nil {
-			logger.Debug(credNameDefault+" could not set up a source; it will report why when reached", "source", s.name, "error", err.Error())
-			cred = unavailableSource{name: s.name, err: err}
+		switch {
+		case err == nil:
+		case isUnavailable(err):
+			logger.Debug(credNameDefault+": a source is not set up here", "source", s.name, "reason", err.Error())
+			cred = placeholderSource{name: s.name, err: err}
+		default:
+			// The environment selects this source but its configuration
+			// cannot work: the chain will stop here, and the operator must
+			// fix it.
+			logger.Warn(credNameDefault+": a source's configuration is broken; GetToken will fail with this error until it is fixed", "source", s.name, "error", err.Error())
+			cred = placeholderSource{name: s.name, err: err}
 		}
-		sources[i] = chainSource{name: s.name, cred: cred, speculative: !s.interactive}
+		sources[i] = chainSource{name: s.name, cred: cred, interactive: s.interactive}
 	}
 	chain := newChain(credNameDefault, sources, false, !o.DisableConcurrentProbing && len(sources) > 1, logger, o.clock)
 	return &DefaultAzureCredential{chain: chain}, nil
@@ -697,53 +855,121 @@ func (c *DefaultAzureCredential) Resolved() (string, bool) { return c.chain.Reso
 // Sources returns the names of the chain's sources, in order.
 func (c *DefaultAzureCredential) Sources() []string { return c.chain.Sources() }
 
-// Diagnose asks every source, in order and one at a time, for a token and
-// reports how each answered, with the identity each token is for. It does
-// not change which source GetToken uses. Sources that would ask a person to
-// sign in are not asked. It is what `azcred doctor` prints.
+// Diagnose reports how every source answers and what GetToken's walk does
+// with it. It walks the sources as GetToken does, by the same rule, and
+// marks each source asked (its answer was used), started early (its answer
+// was not needed) or not started, with the reason. Then it asks, one at a
+// time, each source that was not started, so that the report shows every
+// source's outcome with the identity each token is for. It waits for the
+// sources it started, under their own bounds. It does not change which
+// source GetToken uses, and never asks a source that would ask a person to
+// sign in. It is what `azcred doctor` prints.
 func (c *DefaultAzureCredential) Diagnose(ctx context.Context, opts TokenRequestOptions) []ChainAttempt {
-	out := make([]ChainAttempt, 0, len(c.chain.sources))
+	var walked []chainSource
 	for _, s := range c.chain.sources {
-		if !s.speculative {
-			out = append(out, ChainAttempt{Source: s.name, Outcome: OutcomeUnavailable,
-				Err: NewCredentialUnavailableError(s.name, "not asked: it would ask a person to sign in", nil)})
+		if !s.interactive {
+			walked = append(walked, s)
+		}
+	}
+	w := c.chain.walkOnce(ctx, opts, walked, true)
+	decider := -1 // the source whose answer decided the walk
+	if n := len(w.attempts); n > 0 && w.attempts[n-1].Outcome != OutcomeUnavailable {
+		decider = n - 1
+	}
+	out := make([]ChainAttempt, 0, len(c.chain.sources))
+	k := 0 // index into walked
+	for _, s := range c.chain.sources {
+		if s.interactive {
+			out = append(out, ChainAttempt{Source: s.name, Outcome: OutcomeUnavailable, Walk: WalkNotStarted,
+				NotStartedReason: "it would ask a person to sign in, so it is not asked here",
+				Err:              NewCredentialUnavailableError(s.name, "not asked: it would ask a person to sign in", nil)})
 			continue
 		}
-		start := c.chain.clock.Now()
-		tok, err := s.cred.GetToken(ctx, opts)
-		a := ChainAttempt{Source: s.name, Outcome: OutcomeSucceeded, Duration: c.chain.clock.Now().Sub(start), Err: err}
+		i := k
+		k++
+		var a ChainAttempt
 		switch {
-		case err == nil:
-			a.Identity = map[string]string{}
-			for _, f := range tokenIdentity(tok.Token) {
-				a.Identity[f.key] = f.value
-			}
-		case isUnavailable(err):
-			a.Outcome = OutcomeUnavailable
+		case i < len(w.attempts):
+			a = w.attempts[i]
+		case w.answers[i] != nil:
+			a = attemptOf(s.name, w.answers[i].tok, w.answers[i].err, w.answers[i].duration)
+			a.Walk = WalkStartedEarly
 		default:
-			a.Outcome = OutcomeFailed
+			if ctx.Err() != nil {
+				a = ChainAttempt{Source: s.name, Outcome: OutcomeUnavailable, Err: ctx.Err()}
+			} else {
+				start := c.chain.clock.Now()
+				tok, err := s.cred.GetToken(ctx, opts)
+				a = attemptOf(s.name, tok, err, c.chain.clock.Now().Sub(start))
+			}
+			a.Walk = WalkNotStarted
+			a.NotStartedReason = notStartedReason(w, decider)
+		}
+		if a.Outcome == OutcomeSucceeded && a.Identity == nil {
+			tok := w.token
+			if i != w.winner && w.answers[i] != nil {
+				tok = w.answers[i].tok
+			}
+			a.Identity = identityMap(tok.Token)
 		}
 		out = append(out, a)
 	}
 	return out
 }
 
+// attemptOf is the attempt of one answer.
+func attemptOf(name string, tok AccessToken, err error, d time.Duration) ChainAttempt {
+	a := ChainAttempt{Source: name, Outcome: OutcomeSucceeded, Duration: d, Err: err}
+	switch {
+	case err == nil:
+		a.Identity = identityMap(tok.Token)
+	case isUnavailable(err):
+		a.Outcome = OutcomeUnavailable
+	default:
+		a.Outcome = OutcomeFailed
+	}
+	return a
+}
+
+func identityMap(token string) map[string]string {
+	m := map[string]string{}
+	for _, f := range tokenIdentity(token) {
+		m[f.key] = f.value
+	}
+	return m
+}
+
+// notStartedReason says why a walk did not start a source.
+func notStartedReason(w walkResult, decider int) string {
+	if decider < 0 {
+		return "the walk ended before reaching it"
+	}
+	d := w.attempts[decider]
+	switch {
+	case d.Outcome == OutcomeFailed:
+		return d.Source + " is configured but failed, which stops the chain"
+	case w.costs[decider] == costDecided:
+		return d.Source + " is configured and answered"
+	}
+	return d.Source + " gave a token first"
+}
+
 func (c *DefaultAzureCredential) credentialName() string { return credNameDefault }
 
-// unavailableSource holds the slot of a source whose constructor failed and
-// reports that failure, as unavailable, when the chain reaches it.
-type unavailableSource struct {
+// placeholderSource holds the slot of a source whose constructor failed
+// and returns that error when the chain reaches it: unavailable when the
+// source is not set up here, and otherwise (the environment selects the
+// source but its configuration cannot work) the error itself, which stops
+// the chain.
+type placeholderSource struct {
 	name string
 	err  error
 }
 
-func (u unavailableSource) GetToken(context.Context, TokenRequestOptions) (AccessToken, error) {
-	if isUnavailable(u.err) {
-		return AccessToken{}, u.err
-	}
-	return AccessToken{}, NewCredentialUnavailableError(u.name, strings.TrimPrefix(u.err.Error(), u.name+": "), nil)
+func (u placeholderSource) GetToken(context.Context, TokenRequestOptions) (AccessToken, error) {
+	return AccessToken{}, u.err
 }
 
-func (u unavailableSource) credentialName() string { return u.name }
+func (u placeholderSource) credentialName() string { return u.name }
 
 var _ TokenCredential = (*DefaultAzureCredential)(nil)

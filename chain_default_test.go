@@ -350,16 +350,19 @@ func TestDefaultAzureCredentialDiagnose(t *testing.T) {
 	assert.False(t, resolved, "diagnosing does not pick a source")
 }
 
-func TestUnavailableSourcePlaceholder(t *testing.T) {
+func TestPlaceholderSource(t *testing.T) {
 	t.Parallel()
-	p := unavailableSource{name: "WorkloadIdentityCredential", err: errors.New("WorkloadIdentityCredential: no client ID; set AZURE_CLIENT_ID")}
+	broken := errors.New("WorkloadIdentityCredential: AZURE_FEDERATED_TOKEN_FILE selects workload identity, but AZURE_CLIENT_ID is not set")
+	p := placeholderSource{name: "WorkloadIdentityCredential", err: broken}
 	_, err := p.GetToken(context.Background(), armRequest)
-	var u *CredentialUnavailableError
-	require.ErrorAs(t, err, &u)
-	assert.Equal(t, "WorkloadIdentityCredential: no client ID; set AZURE_CLIENT_ID", err.Error())
+	assert.Same(t, broken, err, "a broken configuration is reported as it is")
+	assert.False(t, isUnavailable(err))
+	assert.Equal(t, costDecided, p.chainCost(), "it decides the chain")
 	orig := NewCredentialUnavailableError("EnvironmentCredential", "missing", nil)
-	_, err = unavailableSource{name: "EnvironmentCredential", err: orig}.GetToken(context.Background(), armRequest)
+	absent := placeholderSource{name: "EnvironmentCredential", err: orig}
+	_, err = absent.GetToken(context.Background(), armRequest)
 	assert.Same(t, orig, err)
+	assert.Equal(t, costAbsent, absent.chainCost())
 }
 
 // blockingRunner is a tool runner whose runs block until released, and that
@@ -386,31 +389,36 @@ func (b *blockingRunner) Run(ctx context.Context, c exec.Command) (exec.Result, 
 	return exec.Result{Stdout: out}, nil
 }
 
-// A developer tool started speculatively is never killed because an earlier
-// source won: it finishes under its own timeout.
+// A developer tool started while IMDS waited is never killed because IMDS
+// then answered: it finishes under its own timeout.
 func TestDefaultAzureCredentialNeverKillsAStartedTool(t *testing.T) {
 	t.Parallel()
-	e := newSecretEmulator(t, nil)
+	e := emulator.NewT(t, nil)
+	e.SetSystemAssignedIdentity(emulator.ManagedIdentity{})
+	imds, err := e.StartIMDS()
+	require.NoError(t, err)
+	gate := make(chan struct{})
+	imds.InjectFault(emulator.MIFault{Gate: gate, Count: 2}) // a cold IMDS: the token request and the probe wait
 	runner := &blockingRunner{started: make(chan struct{}), release: make(chan struct{}), finished: make(chan bool, 1)}
-	o := dacOptions(t, EnvTenantID, testTenant, EnvClientID, testClient, EnvClientSecret, testSecret)
-	o.AuthorityHost, o.Transport = e.URL(), e.Client()
+	o := dacOptions(t)
+	o.getenv = envMap(EnvPodIdentityAuthorityHost, imds.URL())
+	o.IMDSProbeTimeout = 3 * time.Second // generous: IMDS must answer within it once the gate opens
 	o.toolRunner = runner
 	c, err := NewDefaultAzureCredential(o)
 	require.NoError(t, err)
 
-	<-func() chan struct{} {
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			tok, err := c.GetToken(context.Background(), armRequest)
-			assert.NoError(t, err)
-			assert.NotEqual(t, "az-token", tok.Token)
-		}()
-		<-runner.started // az was started concurrently...
-		return done
-	}() // ...and the chain decided on EnvironmentCredential while az still ran.
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tok, err := c.GetToken(context.Background(), armRequest)
+		assert.NoError(t, err)
+		assert.NotEqual(t, "az-token", tok.Token)
+	}()
+	<-runner.started // az was started while IMDS kept the chain waiting...
+	close(gate)
+	<-done // ...and the chain decided on managed identity while az still ran.
 	name, _ := c.Resolved()
-	assert.Equal(t, "EnvironmentCredential", name)
+	assert.Equal(t, "ManagedIdentityCredential", name)
 
 	close(runner.release)
 	assert.True(t, <-runner.finished, "the tool ran to its end; it was not killed")

@@ -170,11 +170,11 @@ func (d *devTool) fetch(ctx context.Context, r cache.Request) (cache.Token, erro
 		err = scrubToolError(d.runError(err, run.failure, red), red)
 	}
 	if err != nil {
-		d.logger.LogAttrs(ctx, slog.LevelWarn, d.name+".GetToken failed",
+		d.logger.LogAttrs(ctx, levelInChain(d.inChain, slog.LevelWarn), d.name+".GetToken failed",
 			slog.String("scopes", strings.Join(r.Scopes, " ")), slog.String("tenant", r.TenantID), slog.String("error", err.Error()))
 		return cache.Token{}, d.chain(err)
 	}
-	d.logger.LogAttrs(ctx, slog.LevelInfo, d.name+".GetToken acquired a token",
+	d.logger.LogAttrs(ctx, levelInChain(d.inChain, slog.LevelInfo), d.name+".GetToken acquired a token",
 		slog.String("scopes", strings.Join(r.Scopes, " ")), slog.String("tenant", r.TenantID),
 		slog.Time("expiresOn", tok.ExpiresOn), slog.Duration("took", d.clock.Now().Sub(start)))
 	return tok, nil

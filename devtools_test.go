@@ -30,7 +30,8 @@ import (
 // The fake records its argv and environment in the folder and answers from
 // the golden files in testdata/<tool>/, following the folder's "script":
 // one case per line, the n-th run taking line n (the last line once the
-// script runs out).
+// script runs out). "!fresh" prints a token valid for an hour in the
+// tool's format, and a case ending in "@<duration>" answers after that long.
 
 const (
 	fakeToolEnv     = "AZCRED_FAKE_TOOL"
@@ -56,10 +57,11 @@ func TestFakeDevTool(t *testing.T) {
 
 // fakeCall is what one run of a fake tool recorded.
 type fakeCall struct {
-	Tool string   `json:"tool"`
-	Args []string `json:"args"`
-	Env  []string `json:"env"`
-	Dir  string   `json:"dir"`
+	Tool  string    `json:"tool"`
+	Args  []string  `json:"args"`
+	Env   []string  `json:"env"`
+	Dir   string    `json:"dir"`
+	Start time.Time `json:"start"` // when the run began
 }
 
 func fakeToolMain(tool string, args []string) int {
@@ -69,7 +71,7 @@ func fakeToolMain(tool string, args []string) int {
 	}
 	dir := os.Getenv(fakeDirEnv)
 	wd, _ := os.Getwd()
-	rec, _ := json.Marshal(fakeCall{Tool: tool, Args: args, Env: os.Environ(), Dir: wd})
+	rec, _ := json.Marshal(fakeCall{Tool: tool, Args: args, Env: os.Environ(), Dir: wd, Start: time.Now()})
 	f, err := os.OpenFile(filepath.Join(dir, "calls.jsonl"), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "fake:", err)
@@ -86,7 +88,32 @@ func fakeToolMain(tool string, args []string) int {
 		return 91
 	}
 	name := lines[min(n, len(lines))-1]
+	// "case@300ms" answers as case does, after 300 ms.
+	if c, d, ok := strings.Cut(name, "@"); ok {
+		wait, err := time.ParseDuration(d)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "fake: bad delay", d)
+			return 94
+		}
+		time.Sleep(wait)
+		name = c
+	}
 	switch name {
+	case "!fresh": // a token valid for an hour, in this tool's format
+		exp := time.Now().Add(time.Hour)
+		var out any
+		switch tool {
+		case "az":
+			out = map[string]any{"accessToken": goldenToken1, "expires_on": exp.Unix(), "tokenType": "Bearer"}
+		case "azd":
+			out = map[string]any{"token": goldenToken1, "expiresOn": exp.UTC().Format(time.RFC3339)}
+		default:
+			fmt.Fprintln(os.Stderr, "fake: no fresh answer for", tool)
+			return 95
+		}
+		b, _ := json.Marshal(out)
+		_, _ = os.Stdout.Write(b)
+		return 0
 	case "!hang": // a sleeping grandchild, then sleep past any timeout
 		cmd := osexec.Command(os.Args[0], "-test.run=^TestFakeDevTool$")
 		cmd.Env = append(os.Environ(), fakeToolEnv+"=sleep")

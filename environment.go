@@ -101,12 +101,16 @@ func readEnvValue(getenv env.Getenv, name string) string {
 // NewEnvironmentCredential constructs an EnvironmentCredential from the
 // environment. Pass nil to accept default options.
 //
-// When the environment configures no credential, or only part of one, it
+// When the environment configures no credential (no AZURE_CLIENT_SECRET,
+// AZURE_CLIENT_CERTIFICATE_PATH, AZURE_USERNAME or AZURE_PASSWORD), it
 // returns a [*CredentialUnavailableError] that names the variables that are
-// set and those that are missing (never their values). A configuration that
-// is complete but wrong (an unreadable certificate file, a wrong
-// certificate password, a malformed tenant) gives an error that says what to
-// fix.
+// set and those that are missing (never their values). When one of those
+// variables selects a method that cannot be used (a variable it needs is
+// missing, the certificate file is missing or unreadable, the certificate
+// password is wrong or the file holds no private key, the tenant is
+// malformed) the error is not unavailable: its first line names
+// EnvironmentCredential and the variable, and says what to fix, and
+// [DefaultAzureCredential] stops on it.
 func NewEnvironmentCredential(options *EnvironmentCredentialOptions) (*EnvironmentCredential, error) {
 	if options == nil {
 		options = &EnvironmentCredentialOptions{}
@@ -141,9 +145,16 @@ func NewEnvironmentCredential(options *EnvironmentCredentialOptions) (*Environme
 		}
 	}
 	if chosen == nil {
+		var missing []string
+		for _, name := range []string{env.TenantID, env.ClientID} {
+			if vals[name] == "" {
+				missing = append(missing, name)
+			}
+		}
+		missing = append(missing, fmt.Sprintf("one of %s, %s, or %s and %s", env.ClientSecret, env.ClientCertificatePath, env.Username, env.Password))
 		return nil, NewCredentialUnavailableError(credNameEnvironment, fmt.Sprintf(
-			"the environment configures no credential (set: %s); set %s, %s and one of %s, %s, or %s and %s",
-			listOrNone(set), env.TenantID, env.ClientID, env.ClientSecret, env.ClientCertificatePath, env.Username, env.Password), nil)
+			"the environment configures no credential (set: %s; missing: %s); set the missing variables to use a service principal",
+			listOrNone(set), strings.Join(missing, ", ")), nil)
 	}
 	var missing []string
 	for _, r := range chosen.required {
@@ -151,10 +162,18 @@ func NewEnvironmentCredential(options *EnvironmentCredentialOptions) (*Environme
 			missing = append(missing, r)
 		}
 	}
+	selectedBy := strings.Join(triggeredBy(chosen, vals), " and ")
 	if len(missing) > 0 {
-		return nil, NewCredentialUnavailableError(credNameEnvironment, fmt.Sprintf(
-			"the environment configures %s incompletely (set: %s; missing: %s); set the missing variables",
-			chosen.what, listOrNone(set), strings.Join(missing, ", ")), nil)
+		// The operator chose this method: a chain must stop here rather
+		// than authenticate as some other identity.
+		return nil, fmt.Errorf("%s: %s selects %s, but %s %s not set (set: %s); set %s, or unset %s if you do not mean to use %s",
+			credNameEnvironment, selectedBy, chosen.what, strings.Join(missing, ", "), plural(len(missing), "is", "are"),
+			listOrNone(set), strings.Join(missing, ", "), selectedBy, chosen.what)
+	}
+	if t := vals[env.TenantID]; t != "" {
+		if err := validateTenantID(credNameEnvironment+": "+env.TenantID, t); err != nil {
+			return nil, err
+		}
 	}
 	logger := co.logger()
 	if len(ignored) > 0 {
@@ -240,6 +259,17 @@ func readCertificateFile(path string) ([]byte, error) {
 		return nil, fmt.Errorf("the certificate file %q (%s) is larger than %d bytes, too large for a certificate; set it to the path of a PEM or PKCS#12 file", path, env.ClientCertificatePath, maxCertificateFileSize)
 	}
 	return data, nil
+}
+
+// triggeredBy returns the variables that selected mode m.
+func triggeredBy(m *envMode, vals map[string]string) []string {
+	var out []string
+	for _, t := range m.trigger {
+		if vals[t] != "" {
+			out = append(out, t)
+		}
+	}
+	return out
 }
 
 func listOrNone(names []string) string {

@@ -192,7 +192,9 @@ func NewManagedIdentityCredential(options *ManagedIdentityCredentialOptions) (*M
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", credNameManagedIdentity, err)
 	}
-	logger.Info(client.Describe())
+	// Inside a chain the chain names the source it uses (Info); a source
+	// whose answer is not needed logs nothing above Debug.
+	logger.Log(context.Background(), levelInChain(options.chainMode, slog.LevelInfo), client.Describe())
 	idText := "system-assigned"
 	if id.Kind != msi.None {
 		idText = fmt.Sprintf("%s %s", id.Kind, id.Value)
@@ -287,11 +289,11 @@ func (c *ManagedIdentityCredential) fetch(ctx context.Context, resource string) 
 	tok, err := c.client.GetToken(ctx, resource)
 	if err != nil {
 		err = c.wrapError(err)
-		c.logger.LogAttrs(ctx, slog.LevelWarn, credNameManagedIdentity+".GetToken failed",
+		c.logger.LogAttrs(ctx, levelInChain(c.chain, slog.LevelWarn), credNameManagedIdentity+".GetToken failed",
 			slog.String("resource", resource), slog.String("source", c.client.Source().String()), slog.String("error", err.Error()))
 		return cache.Token{}, err
 	}
-	c.logger.LogAttrs(ctx, slog.LevelInfo, credNameManagedIdentity+".GetToken acquired a token",
+	c.logger.LogAttrs(ctx, levelInChain(c.chain, slog.LevelInfo), credNameManagedIdentity+".GetToken acquired a token",
 		slog.String("resource", resource), slog.String("source", c.client.Source().String()),
 		slog.Time("expiresOn", tok.ExpiresOn), slog.Duration("took", c.clock.Now().Sub(start)))
 	return cache.Token{Value: tok.AccessToken, ExpiresOn: tok.ExpiresOn, RefreshOn: tok.RefreshOn}, nil

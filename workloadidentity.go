@@ -144,10 +144,12 @@ type WorkloadIdentityCredential struct {
 // AZURE_TENANT_ID and AZURE_FEDERATED_TOKEN_FILE. Values read from the
 // environment are trimmed of surrounding whitespace.
 //
-// A missing client ID, tenant ID or token file path gives a
-// [*CredentialUnavailableError] naming the option and variable to set; an
-// invalid AKS token proxy configuration gives an error that says what is
-// wrong. The token file itself is read by GetToken.
+// Without a token file path it gives a [*CredentialUnavailableError] naming
+// the options and variables to set. A token file path selects workload
+// identity: with it, a missing client ID or tenant ID, like an invalid AKS
+// token proxy configuration, gives an error (not unavailable) that names
+// the variable and says what is wrong. The token file itself is read by
+// GetToken; a missing or unreadable file fails there.
 func NewWorkloadIdentityCredential(options *WorkloadIdentityCredentialOptions) (*WorkloadIdentityCredential, error) {
 	o := WorkloadIdentityCredentialOptions{}
 	if options != nil {
@@ -174,9 +176,15 @@ func NewWorkloadIdentityCredential(options *WorkloadIdentityCredentialOptions) (
 			missing = append(missing, fmt.Sprintf("%s (option %s)", m.name, m.option))
 		}
 	}
-	if len(missing) > 0 {
-		return nil, NewCredentialUnavailableError(credNameWorkloadIdentity, "workload identity is not configured: missing "+strings.Join(missing, ", ")+
-			"; on AKS, label the pod azure.workload.identity/use: \"true\" and give its service account the azure.workload.identity/client-id annotation, or set the missing values", nil)
+	const how = "; on AKS, label the pod azure.workload.identity/use: \"true\" and give its service account the azure.workload.identity/client-id annotation, or set the missing values"
+	switch {
+	case len(missing) > 0 && o.TokenFilePath != "":
+		// A token file selects workload identity: a chain must stop here
+		// rather than authenticate as another identity (on AKS, the node's).
+		return nil, fmt.Errorf("%s: %s selects workload identity, but %s %s not set%s", credNameWorkloadIdentity,
+			env.FederatedTokenFile+" (option TokenFilePath)", strings.Join(missing, ", "), plural(len(missing), "is", "are"), how)
+	case len(missing) > 0:
+		return nil, NewCredentialUnavailableError(credNameWorkloadIdentity, "workload identity is not configured: missing "+strings.Join(missing, ", ")+how, nil)
 	}
 	if o.files == nil {
 		o.files = osFiles{}

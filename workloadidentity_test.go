@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -387,8 +388,14 @@ func TestWorkloadIdentityConfiguration(t *testing.T) {
 				assert.Equal(t, "WorkloadIdentityCredential{tenantID: "+testTenant+", clientID: "+testClient+", tokenFilePath: /f, azureProxy: false}", c.String())
 				return
 			}
-			var u *CredentialUnavailableError
-			require.ErrorAs(t, err, &u)
+			require.Error(t, err)
+			// A token file selects workload identity: then a gap is a
+			// broken configuration, not "unavailable".
+			selected := slices.Contains(tc.env, "AZURE_FEDERATED_TOKEN_FILE") || o.TokenFilePath != ""
+			assert.Equal(t, !selected, isUnavailable(err), "%v", err)
+			if selected {
+				assert.Contains(t, err.Error(), "AZURE_FEDERATED_TOKEN_FILE (option TokenFilePath) selects workload identity")
+			}
 			for _, m := range tc.missing {
 				assert.Contains(t, err.Error(), m)
 			}

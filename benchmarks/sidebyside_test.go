@@ -302,3 +302,23 @@ func TestMedianRun(t *testing.T) {
 	assert.Equal(t, 300.0, nsPerOp(runs[0]), "the runs are left in their order")
 	assert.Zero(t, nsPerOp(testing.BenchmarkResult{}))
 }
+
+// TestVM cannot run in parallel: it changes PATH and AZURE_*. Both
+// libraries reach the emulator's IMDS through the redirecting client only;
+// azcred's first token is its one token request.
+func TestVM(t *testing.T) {
+	requirePOSIX(t)
+	for _, lib := range Libraries {
+		t.Run(string(lib), func(t *testing.T) {
+			r, err := VM(context.Background(), lib, 2)
+			require.NoError(t, err)
+			assert.Equal(t, 2, r.Runs)
+			assert.Positive(t, r.Latency)
+			if lib == Azcred {
+				assert.Equal(t, 1.0, r.Requests, "one IMDS request per first token")
+			} else {
+				assert.GreaterOrEqual(t, r.Requests, 1.0)
+			}
+		})
+	}
+}

@@ -252,6 +252,18 @@ func Run(ctx context.Context, options *RunOptions) (Table, error) {
 		compare(fmt.Sprintf("DefaultAzureCredential on a laptop (IMDS blackholed, az takes %s): time to first token", o.LaptopAzLatency),
 			float64(laptop[0].Elapsed), float64(laptop[1].Elapsed), timingTolerance, formatDuration))
 
+	var vm [2]VMResult
+	if err := pair("vm", func(lib Library) (err error) {
+		vm[index(lib)], err = VM(ctx, lib, o.FirstTokenRuns)
+		return err
+	}); err != nil {
+		return t, err
+	}
+	t.Rows = append(t.Rows,
+		compare("DefaultAzureCredential on a VM: IMDS requests for the first token", vm[0].Requests, vm[1].Requests, 0, formatCount),
+		compare(fmt.Sprintf("DefaultAzureCredential on a VM: time to first token (median of %d, loopback IMDS)", o.FirstTokenRuns),
+			float64(vm[0].Latency), float64(vm[1].Latency), timingTolerance, formatDuration))
+
 	if !o.SkipBinarySize {
 		fmt.Fprintln(o.Progress, "binary size: both")
 		sizes, err := BinarySizes(ctx, o.ModuleDir)

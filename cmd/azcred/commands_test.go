@@ -74,7 +74,7 @@ func TestDoctorWithNothingConfigured(t *testing.T) {
 	assert.Equal(t, 1, code, errOut.String())
 	s := out.String()
 	for _, src := range sourceNames[:6] {
-		assert.Regexp(t, src+`\s+unavailable`, s)
+		assert.Regexp(t, src+`\s+asked\s+unavailable`, s)
 	}
 	assert.Contains(t, s, "Why, and what to do:")
 	assert.Contains(t, s, "No source is available")
@@ -88,7 +88,10 @@ func TestDoctorFindsAz(t *testing.T) {
 	code := run(context.Background(), []string{"doctor"}, &out, &errOut)
 	assert.Equal(t, 0, code, errOut.String())
 	s := out.String()
-	assert.Regexp(t, `AzureCLICredential\s+succeeded\s+\S+\s+upn=dev@contoso.com oid=oid-1 tid=tenant-1`, s)
+	assert.Regexp(t, `AzureCLICredential\s+asked\s+succeeded\s+\S+\s+upn=dev@contoso.com oid=oid-1 tid=tenant-1`, s)
+	assert.Regexp(t, `AzurePowerShellCredential\s+not started\s+unavailable`, s, "asked by doctor, not by GetToken")
+	assert.Contains(t, s, "GetToken starts EnvironmentCredential, WorkloadIdentityCredential, ManagedIdentityCredential, AzureCLICredential.")
+	assert.Contains(t, s, "Not started: AzurePowerShellCredential, AzureDeveloperCLICredential (AzureCLICredential gave a token first).")
 	assert.Contains(t, s, "DefaultAzureCredential would use AzureCLICredential.")
 	assert.NotContains(t, s, "c2ln", "no token in the report")
 
@@ -103,6 +106,9 @@ func TestDoctorFindsAz(t *testing.T) {
 	assert.Equal(t, "dev@contoso.com", rows[3].Identity["upn"])
 	assert.Equal(t, "unavailable", rows[0].Outcome)
 	assert.NotEmpty(t, rows[0].Message)
+	assert.Equal(t, "asked", rows[3].GetToken)
+	assert.Equal(t, "not started", rows[5].GetToken)
+	assert.Equal(t, "AzureCLICredential gave a token first", rows[5].NotStarted)
 }
 
 func TestTokenCommand(t *testing.T) {

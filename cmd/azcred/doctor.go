@@ -17,11 +17,15 @@ import (
 
 // doctorRow is one source in `azcred doctor`'s report.
 type doctorRow struct {
-	Source   string            `json:"source"`
-	Outcome  string            `json:"outcome"`
-	Millis   int64             `json:"durationMs"`
-	Identity map[string]string `json:"identity,omitempty"`
-	Message  string            `json:"message,omitempty"`
+	Source string `json:"source"`
+	// GetToken is what GetToken's walk does with the source: "asked",
+	// "started early, not needed" or "not started"; NotStarted says why not.
+	GetToken   string            `json:"getToken"`
+	NotStarted string            `json:"notStartedReason,omitempty"`
+	Outcome    string            `json:"outcome"`
+	Millis     int64             `json:"durationMs"`
+	Identity   map[string]string `json:"identity,omitempty"`
+	Message    string            `json:"message,omitempty"`
 }
 
 // errNoSource makes doctor exit 1 after printing its report.
@@ -69,7 +73,8 @@ func doctorCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 func doctorRows(attempts []azcred.ChainAttempt) []doctorRow {
 	rows := make([]doctorRow, len(attempts))
 	for i, a := range attempts {
-		rows[i] = doctorRow{Source: a.Source, Outcome: a.Outcome.String(), Millis: a.Duration.Milliseconds(), Identity: a.Identity}
+		rows[i] = doctorRow{Source: a.Source, GetToken: a.Walk.String(), NotStarted: a.NotStartedReason,
+			Outcome: a.Outcome.String(), Millis: a.Duration.Milliseconds(), Identity: a.Identity}
 		if a.Err != nil {
 			rows[i].Message = strings.TrimPrefix(a.Err.Error(), a.Source+": ")
 		}
@@ -77,16 +82,17 @@ func doctorRows(attempts []azcred.ChainAttempt) []doctorRow {
 	return rows
 }
 
-// printDoctorTable prints one line per source, then (with why) each message
-// in full.
+// printDoctorTable prints one line per source, what GetToken starts and
+// why it leaves the others, then (with why) each message in full.
 func printDoctorTable(w io.Writer, scope string, rows []doctorRow, why bool) {
-	fmt.Fprintf(w, "DefaultAzureCredential sources, asked one at a time for %s:\n\n", scope)
+	fmt.Fprintf(w, "DefaultAzureCredential sources for %s: what GetToken starts, and how each source answers when asked:\n\n", scope)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "SOURCE\tOUTCOME\tTIME\tIDENTITY")
+	fmt.Fprintln(tw, "SOURCE\tGETTOKEN\tOUTCOME\tTIME\tIDENTITY")
 	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.Source, r.Outcome, (time.Duration(r.Millis) * time.Millisecond).String(), identityText(r.Identity))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Source, r.GetToken, r.Outcome, (time.Duration(r.Millis) * time.Millisecond).String(), identityText(r.Identity))
 	}
 	_ = tw.Flush()
+	printWalk(w, rows)
 	first := true
 	for _, r := range rows {
 		if r.Message == "" || !why {
@@ -124,4 +130,40 @@ func identityText(id map[string]string) string {
 		parts = append(parts, k+"="+v)
 	}
 	return strings.Join(parts, " ")
+}
+
+// printWalk says which sources GetToken starts, and why it does not start
+// the others, grouped by reason.
+func printWalk(w io.Writer, rows []doctorRow) {
+	var asked, early []string
+	var reasons []string
+	notStarted := map[string][]string{}
+	for _, r := range rows {
+		switch {
+		case r.NotStarted != "":
+			if _, ok := notStarted[r.NotStarted]; !ok {
+				reasons = append(reasons, r.NotStarted)
+			}
+			notStarted[r.NotStarted] = append(notStarted[r.NotStarted], r.Source)
+		case r.GetToken == "asked":
+			asked = append(asked, r.Source)
+		default:
+			early = append(early, r.Source)
+		}
+	}
+	fmt.Fprintf(w, "\nGetToken starts %s", listText(asked))
+	if len(early) > 0 {
+		fmt.Fprintf(w, "; while IMDS is probed it also starts %s, whose answer is not needed", listText(early))
+	}
+	fmt.Fprintln(w, ".")
+	for _, reason := range reasons {
+		fmt.Fprintf(w, "Not started: %s (%s).\n", strings.Join(notStarted[reason], ", "), reason)
+	}
+}
+
+func listText(names []string) string {
+	if len(names) == 0 {
+		return "nothing"
+	}
+	return strings.Join(names, ", ")
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/azcred/azcred/internal/clock"
 	"github.com/azcred/azcred/internal/env"
 	"github.com/azcred/azcred/internal/httpx"
+	"github.com/azcred/azcred/internal/probewait"
 )
 
 func TestMain(m *testing.M) {
@@ -323,16 +324,22 @@ func TestChainSilentListenerProbesOnceThenUnavailable(t *testing.T) {
 	h := newHoldingListener(t)
 	c := chainClient(t, f, "http://"+h.ln.Addr().String())
 	errc := make(chan error, 1)
+	waiting := make(chan struct{}, 4)
+	ctx := probewait.With(context.Background(), func() { waiting <- struct{}{} })
 	go func() {
-		_, err := c.GetToken(context.Background(), arm)
+		_, err := c.GetToken(ctx, arm)
 		errc <- err
 	}()
 	receive(t, h.accepted) // the token request
-	require.NoError(t, f.clk.BlockUntilTimers(context.Background(), 1))
-	f.clk.Advance(DefaultProbeTimeout)
-	receive(t, h.accepted) // the probe
-	require.NoError(t, f.clk.BlockUntilTimers(context.Background(), 1))
-	f.clk.Advance(DefaultProbeTimeout)
+	require.NoError(t, f.clk.BlockUntilTimers(context.Background(), 2))
+	f.clk.Advance(DefaultProbeTimeout / probeGraceFraction)
+	receive(t, h.accepted) // the probe, sent once the grace is over
+	require.NoError(t, f.clk.BlockUntilTimers(context.Background(), 2))
+	f.clk.Advance(DefaultProbeTimeout / probeGraceFraction)
+	receive(t, waiting) // the chain is told it waits on the network
+	// One probe timeout in all decides, not one for the request and another
+	// for the probe.
+	f.clk.Advance(DefaultProbeTimeout - 2*DefaultProbeTimeout/probeGraceFraction)
 	err := <-errc
 	var un *UnavailableError
 	require.ErrorAs(t, err, &un)
@@ -359,7 +366,7 @@ func TestChainSlowIMDSIsNotUnavailable(t *testing.T) {
 	}()
 	require.NoError(t, f.clk.BlockUntilTimers(context.Background(), 1))
 	require.Eventually(t, func() bool { return len(f.imds.Requests()) == 1 }, 5*time.Second, time.Millisecond)
-	f.clk.Advance(DefaultProbeTimeout) // the token request is slow: probe
+	f.clk.Advance(DefaultProbeTimeout / probeGraceFraction) // the token request is slow: probe
 	require.Eventually(t, func() bool {
 		reqs := f.imds.Requests()
 		return len(reqs) == 2 && reqs[1].Status != 0

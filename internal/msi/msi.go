@@ -428,6 +428,11 @@ func (c *Client) probing() bool {
 	return c.chain && c.source == IMDS && !c.imdsSeen.Load()
 }
 
+// Probing reports whether the client is in chain mode on IMDS and IMDS
+// has not answered it yet, so that its next token request may have to wait
+// out the probe timeout.
+func (c *Client) Probing() bool { return c.probing() }
+
 // sawIMDS records that IMDS answered in HTTP, which ends chain mode.
 func (c *Client) sawIMDS() {
 	if c.chain && !c.imdsSeen.Load() {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/azcred/azcred/internal/clock"
 	"github.com/azcred/azcred/internal/httpx"
+	"github.com/azcred/azcred/internal/probewait"
 )
 
 type result struct {
@@ -18,16 +19,27 @@ type result struct {
 	err  error
 }
 
+// probeGraceFraction sets the grace of a chain's first IMDS request: a
+// fifth of the probe timeout (200 ms by default). A healthy IMDS answers
+// well within it, so a VM pays one request and the chain starts nothing
+// else; past it, the client probes (when something accepted the
+// connection) and tells the chain it is waiting on the network.
+const probeGraceFraction = 5
+
 // chainFirst is IMDS inside a chain, where a machine without IMDS must be
 // found out within about the probe timeout, and a machine with one must pay
 // for its first token with one request.
 //
 // The first request is the real token request, sent once. Connecting is
 // bounded by the probe timeout (the transport's dialer). When no answer
-// comes within the probe timeout (on the injected clock), the connection
-// state decides: no connection means no IMDS; a connection that does not
-// answer may be a cold IMDS that is fetching the token from Entra, so one
-// header-less probe asks whether anything HTTP is there. Any answer means
+// comes within the grace (a fifth of the probe timeout, on the injected
+// clock), the client signals through probewait that it is waiting on the
+// network, and the connection state decides what it waits for: with no
+// connection, a connection until the probe timeout (none means no IMDS);
+// with a connection, which may be a cold IMDS fetching the token from
+// Entra or a local proxy or VPN that accepts everything and never answers,
+// one header-less probe asks at once whether anything HTTP is there, and
+// the probe timeout still bounds the whole decision. Any answer means
 // IMDS: the token request then completes or is retried under the full
 // policy, in this same call. A 404, 410, 429 or 5xx answer to the first
 // request continues under the full policy too.
@@ -54,24 +66,44 @@ func (c *Client) chainFirst(ctx context.Context, req *httpx.Request, start time.
 		<-first
 	}
 
-	timer := c.clock.NewTimer(c.probeTO)
+	grace := c.probeTO / probeGraceFraction
+	deadline := c.clock.NewTimer(c.probeTO)
+	defer deadline.Stop()
+	graceTimer := c.clock.NewTimer(grace)
+	defer graceTimer.Stop()
 	select {
 	case r := <-first:
-		timer.Stop()
 		return c.afterFirst(ctx, req, start, r, false)
 	case <-ctx.Done():
-		timer.Stop()
 		stopFirst()
 		return nil, c.cancelled(ctx, req)
-	case <-timer.C():
+	case <-graceTimer.C():
 	}
 
+	window := deadline.C()
 	if c.traced && !connected.Load() {
-		stopFirst()
-		return nil, &UnavailableError{Msg: fmt.Sprintf("no connection to IMDS at %s within %s: this machine has no managed identity endpoint", httpx.SafeURL(c.endpoint), c.probeTO)}
+		// Nothing has connected: most likely a machine outside Azure,
+		// where the address is black-holed.
+		probewait.Signal(ctx)
+		select {
+		case r := <-first:
+			return c.afterFirst(ctx, req, start, r, false)
+		case <-ctx.Done():
+			stopFirst()
+			return nil, c.cancelled(ctx, req)
+		case <-deadline.C():
+		}
+		if !connected.Load() {
+			stopFirst()
+			return nil, &UnavailableError{Msg: fmt.Sprintf("no connection to IMDS at %s within %s: this machine has no managed identity endpoint", httpx.SafeURL(c.endpoint), c.probeTO)}
+		}
+		// A connection made late: the probe gets a window of its own.
+		late := c.clock.NewTimer(c.probeTO)
+		defer late.Stop()
+		window = late.C()
 	}
-	c.logger.Debug("azcred IMDS has not answered within the probe timeout; probing", "timeout", c.probeTO)
-	alive, early, err := c.probe(ctx, first)
+	c.logger.Debug("azcred IMDS has not answered within the grace; probing", "grace", grace)
+	alive, early, err := c.probe(ctx, first, window, grace)
 	switch {
 	case err != nil:
 		stopFirst()
@@ -93,10 +125,12 @@ func (c *Client) chainFirst(ctx context.Context, req *httpx.Request, start time.
 }
 
 // probe sends one request without the Metadata header and without query to
-// the IMDS endpoint and reports whether anything answered in HTTP within the
-// probe timeout. When the first request answers meanwhile, probe stops and
-// returns that answer as early.
-func (c *Client) probe(ctx context.Context, first <-chan result) (alive bool, early *result, err error) {
+// the IMDS endpoint and reports whether anything answered in HTTP before
+// window fires. When the probe has not answered within grace it signals
+// through probewait that the client is waiting on the network. When the
+// first request answers meanwhile, probe stops and returns that answer as
+// early.
+func (c *Client) probe(ctx context.Context, first <-chan result, window <-chan time.Time, grace time.Duration) (alive bool, early *result, err error) {
 	probeCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	answers := make(chan result, 1)
@@ -106,26 +140,30 @@ func (c *Client) probe(ctx context.Context, first <-chan result) (alive bool, ea
 		r, err := c.single.Do(probeCtx, &httpx.Request{URL: u.String()})
 		answers <- result{r, err}
 	}()
-	timer := c.clock.NewTimer(c.probeTO)
-	defer timer.Stop()
-	select {
-	case p := <-answers:
-		if p.err == nil {
-			c.sawIMDS()
+	waiting := c.clock.NewTimer(grace)
+	defer waiting.Stop()
+	for {
+		select {
+		case p := <-answers:
+			if p.err == nil {
+				c.sawIMDS()
+			}
+			return p.err == nil, nil, nil
+		case r := <-first:
+			cancel()
+			<-answers
+			return true, &r, nil
+		case <-waiting.C():
+			probewait.Signal(ctx)
+		case <-window:
+			cancel()
+			<-answers
+			return false, nil, nil
+		case <-ctx.Done():
+			cancel()
+			<-answers
+			return false, nil, ctx.Err()
 		}
-		return p.err == nil, nil, nil
-	case r := <-first:
-		cancel()
-		<-answers
-		return true, &r, nil
-	case <-timer.C():
-		cancel()
-		<-answers
-		return false, nil, nil
-	case <-ctx.Done():
-		cancel()
-		<-answers
-		return false, nil, ctx.Err()
 	}
 }
 
