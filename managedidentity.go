@@ -98,8 +98,10 @@ type ManagedIdentityCredentialOptions struct {
 // created it. The process-wide cache holds at most 1,024 entries; past that
 // the one looked up least recently is dropped (credentials holding it keep
 // using it; a new credential for it fetches again). IMDS and Azure Arc
-// credentials built without ClientOptions.Transport share one connection
-// pool, so making many credentials does not hold a connection each. A request's TenantID is ignored (an identity belongs to one
+// credentials share one connection pool: azcred's when ClientOptions.Transport
+// is nil, else one per caller *http.Transport (a proxy-less copy taken when
+// the transport is first used), so making many credentials does not hold a
+// connection each. A request's TenantID is ignored (an identity belongs to one
 // tenant), as is EnableCAE. It is safe for concurrent use.
 type ManagedIdentityCredential struct {
 	client  *msi.Client

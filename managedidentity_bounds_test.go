@@ -85,4 +85,23 @@ func TestManagedIdentityManyCredentialsStayBounded(t *testing.T) {
 	assert.Equal(t, "tok-client-0", tok.Token)
 	assert.Equal(t, reqsBefore, reqs.Load())
 	assert.Equal(t, int64(n), reqs.Load(), "one request per identity")
+
+	// Credentials given the same caller's client share its copy too.
+	caller := &http.Client{Transport: &http.Transport{}}
+	connsBefore, before := conns.Load(), openFDs(t)
+	for i := range n {
+		c, err := NewManagedIdentityCredential(&ManagedIdentityCredentialOptions{
+			ClientOptions: ClientOptions{getenv: func(string) string { return "" }, Transport: caller},
+			ID:            ClientID("caller-" + strconv.Itoa(i)),
+			IMDSEndpoint:  srv.URL,
+			himdsPath:     noHimds,
+		})
+		require.NoError(t, err)
+		_, err = c.GetToken(context.Background(), armRequest)
+		require.NoError(t, err, "credential %d", i)
+	}
+	grown = openFDs(t) - before
+	t.Logf("%d credentials with one caller transport: %d new descriptors, %d connections opened", n, grown, conns.Load()-connsBefore)
+	assert.Less(t, grown, 64, "descriptors do not grow with the number of credentials")
+	assert.Less(t, conns.Load()-connsBefore, int64(64), "credentials share connections")
 }

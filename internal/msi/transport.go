@@ -9,9 +9,11 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
+	"weak"
 
 	"github.com/azcred/azcred/internal/httpx"
 )
@@ -125,20 +127,59 @@ func decodeThumbprint(s string) ([]byte, error) {
 }
 
 // directClient returns the client IMDS and Arc requests go through: for no
-// transport, the shared sharedDirect; for a caller's *http.Client with an
-// *http.Transport (or none), a copy without a proxy and with boundDial.
-// Other Doers give an error and are used as they are.
+// transport, the shared sharedDirect; for a caller's *http.Client whose
+// Transport is nil or an *http.Transport, a copy of the client whose
+// transport is directTransport's copy of it. Other Doers give an error and
+// are used as they are.
 func directClient(d httpx.Doer) (*http.Client, error) {
 	if hc, ok := d.(*http.Client); d == nil || ok && hc == nil {
 		return sharedDirect(), nil
 	}
-	hc, err := httpx.CloneClient(d)
-	if err != nil {
-		return nil, err
+	hc, ok := d.(*http.Client)
+	if !ok {
+		return nil, httpx.ErrCannotClone
 	}
-	if t, ok := hc.Transport.(*http.Transport); ok {
-		t.Proxy = nil
-		boundDial(t)
+	var t *http.Transport
+	switch ct := hc.Transport.(type) {
+	case nil:
+		t = http.DefaultTransport.(*http.Transport)
+	case *http.Transport:
+		t = ct
+	default:
+		return nil, httpx.ErrCannotClone
 	}
-	return hc, nil
+	cp := *hc
+	cp.Transport = directTransport(t)
+	cp.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &cp, nil
+}
+
+// directTransports holds, per caller transport, its copy without a proxy
+// and with boundDial: every credential given the same transport shares the
+// copy and its connection pool. The key is weak, so the entry goes when
+// the caller's transport does. A copy is taken when the transport is first
+// seen; later changes to the caller's transport do not reach it.
+var (
+	directMu         sync.Mutex
+	directTransports = map[weak.Pointer[http.Transport]]*http.Transport{}
+)
+
+func directTransport(t *http.Transport) *http.Transport {
+	k := weak.Make(t)
+	directMu.Lock()
+	defer directMu.Unlock()
+	if c := directTransports[k]; c != nil {
+		return c
+	}
+	c := t.Clone()
+	c.Proxy = nil
+	boundDial(c)
+	directTransports[k] = c
+	runtime.AddCleanup(t, func(k weak.Pointer[http.Transport]) {
+		directMu.Lock()
+		delete(directTransports, k)
+		directMu.Unlock()
+		c.CloseIdleConnections()
+	}, k)
+	return c
 }
