@@ -260,9 +260,10 @@ func toolText(b []byte, red *redact.Redactor) string {
 	return redact.Truncate(s, maxToolText)
 }
 
-// minStdoutSecret is the length from which a string a tool printed on
-// stdout counts as a possible token; shorter ones (a zone, a type) would
-// blank out ordinary words.
+// The lengths from which a string a tool printed on stdout counts as a
+// possible token: a JSON string value, and a word of a line that is not
+// JSON (longer, since such lines hold ordinary words). Shorter strings (a
+// zone, a type) would blank out ordinary words in messages.
 const (
 	minStdoutSecret     = 8
 	minStdoutTextSecret = 16

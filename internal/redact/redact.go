@@ -396,9 +396,9 @@ var (
 )
 
 // normalKey is a key in lower case without '-' and '_'.
-func normalKey(k string) string {
-	return strings.NewReplacer("-", "", "_", "").Replace(asciiLower(k))
-}
+func normalKey(k string) string { return keySeparators.Replace(asciiLower(k)) }
+
+var keySeparators = strings.NewReplacer("-", "", "_", "")
 
 // atLineStart reports whether only spaces precede s[k] on its line.
 func atLineStart(s string, k int) bool {
