@@ -39,6 +39,19 @@ type AzureDeveloperCLICredentialOptions struct {
 	// cancellation also stops its own run. Default: false (cache).
 	DisableCache bool
 
+	// DisablePersistentCache keeps tokens in this process's memory only. By
+	// default a token azd printed is also kept, encrypted, in the
+	// user's cache folder (on Linux ~/.cache/azcred/devtools, the key in
+	// the kernel keyring), so that the user's next process gets it without
+	// starting azd, until it is due for refresh. An entry is used only
+	// while the tool's sign-in files are unchanged (see the credential's
+	// documentation), so signing in or out, or choosing another account,
+	// tenant or subscription, means azd runs again. Where no key
+	// store works, the token stays in memory only. Default: false, or true
+	// when the AZCRED_DISABLE_TOOL_TOKEN_CACHE environment variable is "1"
+	// or "true".
+	DisablePersistentCache bool
+
 	// Logger receives the credential's diagnostics. Records never contain
 	// tokens. Default: discard.
 	Logger *slog.Logger
@@ -56,6 +69,12 @@ type AzureDeveloperCLICredentialOptions struct {
 // one run of azd. A cached token therefore outlives `azd auth logout` until
 // it is due for refresh; set [AzureDeveloperCLICredentialOptions.DisableCache]
 // to run azd on every call. It is safe for concurrent use.
+//
+// Tokens also persist between processes: the user's next process gets a
+// token from an encrypted file in the user's cache folder, without starting
+// the tool, while the tool's sign-in files (auth.json, config.json and the files under auth/ in $AZD_CONFIG_DIR (default ~/.azd)) are unchanged and the
+// token is not due for refresh; set [AzureDeveloperCLICredentialOptions.DisablePersistentCache]
+// or AZCRED_DISABLE_TOOL_TOKEN_CACHE to keep tokens in memory only.
 type AzureDeveloperCLICredential struct {
 	tool *devTool
 	desc description
@@ -69,16 +88,19 @@ func NewAzureDeveloperCLICredential(options *AzureDeveloperCLICredentialOptions)
 		o = *options
 	}
 	tool, err := newDevTool(devToolConfig{
-		name:         credNameAzureDeveloperCLI,
-		tool:         "the Azure Developer CLI",
-		install:      "install it (https://aka.ms/azure-dev/install) and run `azd auth login`",
-		tenantID:     o.TenantID,
-		allowed:      o.AdditionallyAllowedTenants,
-		timeout:      o.Timeout,
-		disableCache: o.DisableCache,
-		logger:       o.Logger,
-		seams:        o.devToolSeams,
-		prepare:      azdRun,
+		name:           credNameAzureDeveloperCLI,
+		tool:           "the Azure Developer CLI",
+		install:        "install it (https://aka.ms/azure-dev/install) and run `azd auth login`",
+		tenantID:       o.TenantID,
+		allowed:        o.AdditionallyAllowedTenants,
+		timeout:        o.Timeout,
+		disableCache:   o.DisableCache,
+		short:          "azd",
+		state:          azdState,
+		disablePersist: o.DisablePersistentCache,
+		logger:         o.Logger,
+		seams:          o.devToolSeams,
+		prepare:        azdRun,
 	})
 	if err != nil {
 		return nil, err

@@ -50,6 +50,19 @@ type AzureCLICredentialOptions struct {
 	// cancellation also stops its own run. Default: false (cache).
 	DisableCache bool
 
+	// DisablePersistentCache keeps tokens in this process's memory only. By
+	// default a token az printed is also kept, encrypted, in the
+	// user's cache folder (on Linux ~/.cache/azcred/devtools, the key in
+	// the kernel keyring), so that the user's next process gets it without
+	// starting az, until it is due for refresh. An entry is used only
+	// while the tool's sign-in files are unchanged (see the credential's
+	// documentation), so signing in or out, or choosing another account,
+	// tenant or subscription, means az runs again. Where no key
+	// store works, the token stays in memory only. Default: false, or true
+	// when the AZCRED_DISABLE_TOOL_TOKEN_CACHE environment variable is "1"
+	// or "true".
+	DisablePersistentCache bool
+
 	// Logger receives the credential's diagnostics. Records never contain
 	// tokens. Default: discard.
 	Logger *slog.Logger
@@ -70,6 +83,12 @@ type AzureCLICredentialOptions struct {
 // `az logout` until it is due for refresh; set
 // [AzureCLICredentialOptions.DisableCache] to run az on every call. It is
 // safe for concurrent use.
+//
+// Tokens also persist between processes: the user's next process gets a
+// token from an encrypted file in the user's cache folder, without starting
+// the tool, while the tool's sign-in files (its profile, MSAL token cache, service principals and cloud in $AZURE_CONFIG_DIR (default ~/.azure)) are unchanged and the
+// token is not due for refresh; set [AzureCLICredentialOptions.DisablePersistentCache]
+// or AZCRED_DISABLE_TOOL_TOKEN_CACHE to keep tokens in memory only.
 type AzureCLICredential struct {
 	tool *devTool
 	desc description
@@ -96,15 +115,19 @@ func NewAzureCLICredential(options *AzureCLICredentialOptions) (*AzureCLICredent
 	}
 	sub := o.Subscription
 	tool, err := newDevTool(devToolConfig{
-		name:         credNameAzureCLI,
-		tool:         "the Azure CLI",
-		install:      "install it (https://aka.ms/azure-cli) and run `az login`",
-		tenantID:     o.TenantID,
-		allowed:      o.AdditionallyAllowedTenants,
-		timeout:      o.Timeout,
-		disableCache: o.DisableCache,
-		logger:       o.Logger,
-		seams:        o.devToolSeams,
+		name:           credNameAzureCLI,
+		tool:           "the Azure CLI",
+		install:        "install it (https://aka.ms/azure-cli) and run `az login`",
+		tenantID:       o.TenantID,
+		allowed:        o.AdditionallyAllowedTenants,
+		timeout:        o.Timeout,
+		disableCache:   o.DisableCache,
+		short:          "az",
+		state:          azureCLIState,
+		disablePersist: o.DisablePersistentCache,
+		keyExtra:       sub,
+		logger:         o.Logger,
+		seams:          o.devToolSeams,
 		prepare: func(r cache.Request) (devToolRun, error) {
 			return azureCLIRun(r, sub, loc)
 		},

@@ -44,6 +44,19 @@ type AzurePowerShellCredentialOptions struct {
 	// cancellation also stops its own run. Default: false (cache).
 	DisableCache bool
 
+	// DisablePersistentCache keeps tokens in this process's memory only. By
+	// default a token PowerShell printed is also kept, encrypted, in the
+	// user's cache folder (on Linux ~/.cache/azcred/devtools, the key in
+	// the kernel keyring), so that the user's next process gets it without
+	// starting PowerShell, until it is due for refresh. An entry is used only
+	// while the tool's sign-in files are unchanged (see the credential's
+	// documentation), so signing in or out, or choosing another account,
+	// tenant or subscription, means PowerShell runs again. Where no key
+	// store works, the token stays in memory only. Default: false, or true
+	// when the AZCRED_DISABLE_TOOL_TOKEN_CACHE environment variable is "1"
+	// or "true".
+	DisablePersistentCache bool
+
 	// Logger receives the credential's diagnostics. Records never contain
 	// tokens. Default: discard.
 	Logger *slog.Logger
@@ -61,6 +74,12 @@ type AzurePowerShellCredentialOptions struct {
 // one run. A cached token therefore outlives `Disconnect-AzAccount` until it
 // is due for refresh; set [AzurePowerShellCredentialOptions.DisableCache] to
 // run PowerShell on every call. It is safe for concurrent use.
+//
+// Tokens also persist between processes: the user's next process gets a
+// token from an encrypted file in the user's cache folder, without starting
+// the tool, while the tool's sign-in files (~/.Azure/AzureRmContext.json) are unchanged and the
+// token is not due for refresh; set [AzurePowerShellCredentialOptions.DisablePersistentCache]
+// or AZCRED_DISABLE_TOOL_TOKEN_CACHE to keep tokens in memory only.
 type AzurePowerShellCredential struct {
 	tool *devTool
 	desc description
@@ -74,16 +93,19 @@ func NewAzurePowerShellCredential(options *AzurePowerShellCredentialOptions) (*A
 		o = *options
 	}
 	tool, err := newDevTool(devToolConfig{
-		name:         credNameAzurePowerShell,
-		tool:         "Azure PowerShell",
-		install:      "install PowerShell (https://aka.ms/powershell) and the Az.Accounts module (`Install-Module Az.Accounts -Scope CurrentUser`), then run `Connect-AzAccount`",
-		tenantID:     o.TenantID,
-		allowed:      o.AdditionallyAllowedTenants,
-		timeout:      o.Timeout,
-		disableCache: o.DisableCache,
-		logger:       o.Logger,
-		seams:        o.devToolSeams,
-		prepare:      azurePowerShellRun,
+		name:           credNameAzurePowerShell,
+		tool:           "Azure PowerShell",
+		install:        "install PowerShell (https://aka.ms/powershell) and the Az.Accounts module (`Install-Module Az.Accounts -Scope CurrentUser`), then run `Connect-AzAccount`",
+		tenantID:       o.TenantID,
+		allowed:        o.AdditionallyAllowedTenants,
+		timeout:        o.Timeout,
+		disableCache:   o.DisableCache,
+		short:          "pwsh",
+		state:          azurePowerShellState,
+		disablePersist: o.DisablePersistentCache,
+		logger:         o.Logger,
+		seams:          o.devToolSeams,
+		prepare:        azurePowerShellRun,
 	})
 	if err != nil {
 		return nil, err

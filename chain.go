@@ -196,6 +196,7 @@ type walkAnswer struct {
 	tok      AccessToken
 	err      error
 	duration time.Duration
+	detail   string // where the token came from, noted by the source (Diagnose only)
 }
 
 // walkResult is what a walk did.
@@ -226,9 +227,13 @@ func (c *ChainedTokenCredential) walkOnce(ctx context.Context, opts TokenRequest
 		w.costs[i] = costOf(s.cred)
 	}
 	run := func(ctx context.Context, i int) walkAnswer {
+		var from *origin
+		if drain {
+			ctx, from = withOrigin(ctx)
+		}
 		start := c.clock.Now()
 		tok, err := sources[i].cred.GetToken(ctx, opts)
-		return walkAnswer{i: i, tok: tok, err: err, duration: c.clock.Now().Sub(start)}
+		return walkAnswer{i: i, tok: tok, err: err, duration: c.clock.Now().Sub(start), detail: from.get()}
 	}
 	earlyCtx, cancelEarly := context.WithCancel(ctx)
 	defer cancelEarly()
@@ -299,7 +304,7 @@ func (c *ChainedTokenCredential) walkOnce(ctx context.Context, opts TokenRequest
 			r := w.answers[next]
 			s := sources[next]
 			if r.err == nil {
-				w.attempts = append(w.attempts, ChainAttempt{Source: s.name, Outcome: OutcomeSucceeded, Duration: r.duration})
+				w.attempts = append(w.attempts, ChainAttempt{Source: s.name, Outcome: OutcomeSucceeded, Duration: r.duration, Detail: r.detail})
 				c.logAttempt(ctx, w.attempts[len(w.attempts)-1])
 				w.token, w.winner = r.tok, next
 				return w
@@ -448,6 +453,10 @@ type ChainAttempt struct {
 	// "EnvironmentCredential is configured and answered", when Walk is
 	// WalkNotStarted.
 	NotStartedReason string
+	// Detail says where a successful token came from when that is worth
+	// telling, such as "token from the persistent cache (az sign-in
+	// unchanged since ...)". Only [DefaultAzureCredential.Diagnose] fills it.
+	Detail string
 }
 
 // WalkPart is what a chain's walk did with one source.
@@ -596,6 +605,16 @@ type DefaultAzureCredentialOptions struct {
 	// other sources are in the chain). Default: 1 s.
 	IMDSProbeTimeout time.Duration
 
+	// AlwaysProbeIMDS makes managed identity probe IMDS on every machine.
+	// By default, while other sources are in the chain, a machine whose
+	// firmware names a manufacturer other than Microsoft (a laptop, another
+	// cloud's VM) or that runs macOS is not an Azure VM, and managed
+	// identity is unavailable there without a request; a host that its
+	// environment selects, or an IMDS endpoint set with
+	// AZURE_POD_IDENTITY_AUTHORITY_HOST, always probes. Default: false, or
+	// true when AZCRED_ALWAYS_PROBE_IMDS is "1" or "true".
+	AlwaysProbeIMDS bool
+
 	// ToolTimeout bounds one run of the Azure CLI, Azure PowerShell or the
 	// Azure Developer CLI. Default: 10 s.
 	ToolTimeout time.Duration
@@ -701,6 +720,7 @@ var defaultSources = []defaultSource{
 				}
 			}
 			mo := &ManagedIdentityCredentialOptions{ClientOptions: o.ClientOptions, ID: id, probeTimeout: o.IMDSProbeTimeout, chainMode: !b.alone}
+			mo.offAzureCheck = !b.alone && !o.AlwaysProbeIMDS
 			return NewManagedIdentityCredential(mo)
 		},
 	},
@@ -893,14 +913,17 @@ func (c *DefaultAzureCredential) Diagnose(ctx context.Context, opts TokenRequest
 			a = w.attempts[i]
 		case w.answers[i] != nil:
 			a = attemptOf(s.name, w.answers[i].tok, w.answers[i].err, w.answers[i].duration)
+			a.Detail = w.answers[i].detail
 			a.Walk = WalkStartedEarly
 		default:
 			if ctx.Err() != nil {
 				a = ChainAttempt{Source: s.name, Outcome: OutcomeUnavailable, Err: ctx.Err()}
 			} else {
+				octx, from := withOrigin(ctx)
 				start := c.chain.clock.Now()
-				tok, err := s.cred.GetToken(ctx, opts)
+				tok, err := s.cred.GetToken(octx, opts)
 				a = attemptOf(s.name, tok, err, c.chain.clock.Now().Sub(start))
+				a.Detail = from.get()
 			}
 			a.Walk = WalkNotStarted
 			a.NotStartedReason = notStartedReason(w, decider)

@@ -37,6 +37,9 @@ type devToolSeams struct {
 	// that keeps the tool's message, so that a chain moves on to its next
 	// source. DefaultAzureCredential sets it.
 	inChain bool
+	// toolStore opens the persistent cache; nil is the user's (see
+	// defaultToolStore).
+	toolStore toolStoreOpener
 }
 
 // devToolRun is what a credential's fetch asks the shared code to run, and
@@ -61,6 +64,7 @@ type devTool struct {
 	timeout time.Duration
 	tenants tenantPolicy
 	engine  *cache.Engine // nil when caching is disabled
+	persist *toolPersist  // nil when the persistent cache is off
 	inChain bool
 	logger  *slog.Logger
 	clock   clock.Clock
@@ -75,9 +79,15 @@ type devToolConfig struct {
 	allowed             []string
 	timeout             time.Duration
 	disableCache        bool
-	logger              *slog.Logger
-	seams               devToolSeams
-	prepare             func(r cache.Request) (devToolRun, error)
+	// The persistent cache: the tool's short name ("az"), what else names
+	// an entry (the subscription), how to read the sign-in state, and the
+	// DisablePersistentCache option.
+	short, keyExtra string
+	state           stateReader
+	disablePersist  bool
+	logger          *slog.Logger
+	seams           devToolSeams
+	prepare         func(r cache.Request) (devToolRun, error)
 }
 
 func newDevTool(cfg devToolConfig) (*devTool, error) {
@@ -112,6 +122,7 @@ func newDevTool(cfg devToolConfig) (*devTool, error) {
 		clock:   clock.OrReal(cfg.seams.clock),
 		prepare: cfg.prepare,
 	}
+	d.persist = newToolPersist(cfg, env.OrOS(cfg.seams.getenv), runner, logger)
 	if !cfg.disableCache {
 		// The engine's backstop must outlast the tool's own bound, which
 		// the runner applies (plus the time to collect the killed group).
@@ -156,8 +167,11 @@ func (d *devTool) fetch(ctx context.Context, r cache.Request) (cache.Token, erro
 	}
 	run.cmd.Timeout = d.timeout
 	start := d.clock.Now()
+	stored, tok, ok := d.persist.begin(ctx, r, run.cmd, start)
+	if ok {
+		return tok, nil
+	}
 	res, err := d.runner.Run(ctx, run.cmd)
-	var tok cache.Token
 	if err == nil {
 		tok, err = run.parse(res.Stdout)
 		err = scrubToolError(err, redact.New(stdoutSecrets(res.Stdout)...))
@@ -177,6 +191,7 @@ func (d *devTool) fetch(ctx context.Context, r cache.Request) (cache.Token, erro
 	d.logger.LogAttrs(ctx, levelInChain(d.inChain, slog.LevelInfo), d.name+".GetToken acquired a token",
 		slog.String("scopes", strings.Join(r.Scopes, " ")), slog.String("tenant", r.TenantID),
 		slog.Time("expiresOn", tok.ExpiresOn), slog.Duration("took", d.clock.Now().Sub(start)))
+	stored.save(ctx, tok, d.clock.Now())
 	return tok, nil
 }
 

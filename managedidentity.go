@@ -82,6 +82,9 @@ type ManagedIdentityCredentialOptions struct {
 	// answered, the credential's requests use the full retry policy, with
 	// connections no longer bounded by probeTimeout.
 	chainMode bool
+	// offAzureCheck is set by DefaultAzureCredential: no IMDS probe where
+	// the firmware says this is not an Azure VM (see offAzure).
+	offAzureCheck bool
 }
 
 // ManagedIdentityCredential authenticates as a managed identity of the Azure
@@ -193,6 +196,11 @@ func NewManagedIdentityCredential(options *ManagedIdentityCredentialOptions) (*M
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", credNameManagedIdentity, err)
+	}
+	if options.offAzureCheck {
+		if err := offAzure(client, options.IMDSEndpoint != "", co.getenvOrOS()); err != nil {
+			return nil, err
+		}
 	}
 	// Inside a chain the chain names the source it uses (Info); a source
 	// whose answer is not needed logs nothing above Debug.

@@ -3,6 +3,7 @@ package benchmarks
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +13,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/azcred/azcred/cache"
 )
 
 // The side-by-side measurements, run small: these tests check what the
@@ -321,4 +324,42 @@ func TestVM(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestSecondProcess(t *testing.T) {
+	requirePOSIX(t)
+	ctx := context.Background()
+	_, keyErr := cache.DefaultKeyStore().Key("devtools")
+	for _, firmware := range []bool{true, false} {
+		a, err := SecondProcess(ctx, Azcred, 50*time.Millisecond, firmware)
+		require.NoError(t, err)
+		assert.Equal(t, 1, a.FirstRuns, "azcred's first process runs az")
+		if errors.Is(keyErr, cache.ErrKeyStoreUnavailable) {
+			assert.Equal(t, 1, a.SecondRuns, "no key store here: az runs again, as without the cache")
+		} else {
+			assert.Equal(t, 0, a.SecondRuns, "azcred's second process takes az's token from the persistent cache")
+		}
+		if firmware {
+			assert.Equal(t, 0, a.SecondBlackholed, "a laptop's firmware: no IMDS probe")
+		} else {
+			assert.Positive(t, a.SecondBlackholed, "no firmware facts: IMDS is probed")
+		}
+	}
+	b, err := SecondProcess(ctx, Azidentity, 50*time.Millisecond, true)
+	require.NoError(t, err)
+	assert.Equal(t, 1, b.FirstRuns)
+	assert.Equal(t, 1, b.SecondRuns, "azidentity runs az in every process")
+	assert.Positive(t, b.SecondBlackholed, "and probes IMDS in every process")
+}
+
+func TestOffAzureFirstProcess(t *testing.T) {
+	requirePOSIX(t)
+	a, err := OffAzureFirstProcess(context.Background(), Azcred, 50*time.Millisecond)
+	require.NoError(t, err)
+	assert.Equal(t, 1, a.Runs)
+	assert.Equal(t, 0, a.Blackholed, "azcred does not probe IMDS where the firmware is not Microsoft's")
+	b, err := OffAzureFirstProcess(context.Background(), Azidentity, 50*time.Millisecond)
+	require.NoError(t, err)
+	assert.Equal(t, 1, b.Runs)
+	assert.Positive(t, b.Blackholed, "azidentity probes IMDS anyway")
 }

@@ -264,6 +264,36 @@ func Run(ctx context.Context, options *RunOptions) (Table, error) {
 		compare(fmt.Sprintf("DefaultAzureCredential on a VM: time to first token (median of %d, loopback IMDS)", o.FirstTokenRuns),
 			float64(vm[0].Latency), float64(vm[1].Latency), timingTolerance, formatDuration))
 
+	// The developer's inner loop, in whole processes (see devloop.go).
+	for _, firmware := range []bool{true, false} {
+		machine := "a laptop whose firmware is not Microsoft's"
+		if !firmware {
+			machine = "a machine without firmware facts (no DMI)"
+		}
+		var loop [2]DevLoopResult
+		if err := pair("second process, "+machine, func(lib Library) (err error) {
+			loop[index(lib)], err = SecondProcess(ctx, lib, o.LaptopAzLatency, firmware)
+			return err
+		}); err != nil {
+			return t, err
+		}
+		t.Rows = append(t.Rows,
+			compare(fmt.Sprintf("DefaultAzureCredential, second process on %s (IMDS blackholed, az takes %s): time to first token", machine, o.LaptopAzLatency),
+				float64(loop[0].Second), float64(loop[1].Second), timingTolerance, formatDuration),
+			compare(fmt.Sprintf("DefaultAzureCredential, second process on %s: az runs", machine),
+				float64(loop[0].SecondRuns), float64(loop[1].SecondRuns), 0, formatCount))
+	}
+	var off [2]OffAzureResult
+	if err := pair("first process, firmware not Microsoft's", func(lib Library) (err error) {
+		off[index(lib)], err = OffAzureFirstProcess(ctx, lib, o.LaptopAzLatency)
+		return err
+	}); err != nil {
+		return t, err
+	}
+	t.Rows = append(t.Rows,
+		compare(fmt.Sprintf("DefaultAzureCredential, first process on a laptop whose firmware is not Microsoft's (IMDS blackholed, az takes %s): time to first token", o.LaptopAzLatency),
+			float64(off[0].Elapsed), float64(off[1].Elapsed), timingTolerance, formatDuration))
+
 	if !o.SkipBinarySize {
 		fmt.Fprintln(o.Progress, "binary size: both")
 		sizes, err := BinarySizes(ctx, o.ModuleDir)

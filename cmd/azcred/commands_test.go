@@ -54,6 +54,12 @@ func isolate(t *testing.T, tools map[string]string) {
 		require.NoError(t, os.WriteFile(filepath.Join(bin, name), []byte(script), 0o700))
 	}
 	t.Setenv("PATH", bin)
+	// The developer tools' sign-in folders and the persistent cache are
+	// the test's own, never the user's.
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+	t.Setenv("XDG_CACHE_HOME", filepath.Join(home, ".cache"))
+	t.Setenv("AZD_CONFIG_DIR", filepath.Join(home, ".azd"))
 }
 
 // azOutput is what a signed-in az prints for a token with these claims.

@@ -78,6 +78,9 @@ func doctorRows(attempts []azcred.ChainAttempt) []doctorRow {
 		if a.Err != nil {
 			rows[i].Message = strings.TrimPrefix(a.Err.Error(), a.Source+": ")
 		}
+		if a.Detail != "" {
+			rows[i].Message = a.Detail
+		}
 	}
 	return rows
 }

@@ -144,6 +144,9 @@ func buildHosts(ctx context.Context, e *emulator.Emulator, closedIMDS string) ([
 		return nil, cleanup, err
 	}
 	for _, h := range []*simulatedHost{&ci, &aks, &vm, &laptop} {
+		// The simulated hosts' fake tokens stay out of the user's
+		// persistent cache.
+		h.env[azcred.EnvDisableToolTokenCache] = "true"
 		h.env["PATH"] = filepath.Join(dir, "empty")
 		if h.tools {
 			h.env["PATH"] = bin

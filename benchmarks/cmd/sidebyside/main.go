@@ -26,6 +26,8 @@ import (
 )
 
 func main() {
+	// When started by the developer-loop rows as one of their processes.
+	benchmarks.ChildMain()
 	var o benchmarks.RunOptions
 	flag.IntVar(&o.FirstTokenRuns, "first-token-runs", 20, "new credentials timed for the first-token rows")
 	flag.IntVar(&o.CachedRepeats, "cached-repeats", 3, "runs of each cached GetToken benchmark; the table shows the median")

@@ -1,0 +1,5 @@
+//go:build linux
+
+package azurevm
+
+func read() Firmware { return ReadDMI(DMIRoot) }
