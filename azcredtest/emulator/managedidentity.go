@@ -160,6 +160,14 @@ func (r *miRegistry) add(h *MIHost) error {
 	return nil
 }
 
+// Hosts returns the managed-identity host endpoints started so far, in the
+// order they were started.
+func (e *Emulator) Hosts() []*MIHost {
+	e.mi.mu.Lock()
+	defer e.mi.mu.Unlock()
+	return append([]*MIHost(nil), e.mi.hosts...)
+}
+
 // closeHosts closes every host endpoint; the Emulator's Close calls it.
 func (r *miRegistry) closeHosts() {
 	r.mu.Lock()
