@@ -156,7 +156,9 @@ func TestEmulatorCommand(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	out := &syncBuffer{}
 	done := make(chan int, 1)
-	go func() { done <- run(ctx, []string{"emulator", "--addr", addr, "--state", state, "--arc-key-dir", filepath.Join(state, "arc")}, out, out) }()
+	go func() {
+		done <- run(ctx, []string{"emulator", "--addr", addr, "--state", state, "--arc-key-dir", filepath.Join(state, "arc")}, out, out)
+	}()
 	require.Eventually(t, func() bool { return strings.Contains(out.String(), "Stop with Ctrl-C") }, 10*time.Second, 5*time.Millisecond)
 
 	env, err := os.ReadFile(filepath.Join(state, "env.sh"))
