@@ -1,8 +1,10 @@
-// Command gettoken gets one token with azidentity or azcred, configured only
-// by the environment, and prints the outcome as one line of JSON for the
-// interop tests.
+// Command gettoken gets a token with azidentity or azcred for each
+// credential named, configured only by the environment, and prints each
+// outcome as one line of JSON for the interop tests.
 //
-//	gettoken <credential> [scope]
+//	gettoken <credential>...
+//
+// The scope is ARM's, or AZCRED_INTEROP_SCOPE.
 //
 // credential: client-secret, client-certificate, environment,
 // workload-identity, managed-identity, default (azidentity), or
@@ -25,24 +27,27 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: gettoken <credential> [scope]")
+		fmt.Fprintln(os.Stderr, "usage: gettoken <credential>...")
 		os.Exit(2)
 	}
 	scope := "https://management.azure.com/.default"
-	if len(os.Args) > 2 {
-		scope = os.Args[2]
+	if s := os.Getenv("AZCRED_INTEROP_SCOPE"); s != "" {
+		scope = s
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	token, err := getToken(ctx, os.Args[1], scope)
-	out := map[string]any{"token": token}
-	if err != nil {
-		out = map[string]any{"error": err.Error()}
+	code := 0
+	enc := json.NewEncoder(os.Stdout)
+	for _, kind := range os.Args[1:] {
+		token, err := getToken(ctx, kind, scope)
+		out := map[string]any{"credential": kind, "token": token}
+		if err != nil {
+			out = map[string]any{"credential": kind, "error": err.Error()}
+			code = 1
+		}
+		_ = enc.Encode(out)
 	}
-	_ = json.NewEncoder(os.Stdout).Encode(out)
-	if err != nil {
-		os.Exit(1)
-	}
+	os.Exit(code)
 }
 
 func getToken(ctx context.Context, kind, scope string) (string, error) {

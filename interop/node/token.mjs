@@ -1,10 +1,12 @@
-// Gets one token with @azure/identity, configured only by the environment,
-// and prints the outcome as one line of JSON for the Go tests in ../.
+// Gets a token with @azure/identity for each credential named, configured
+// only by the environment, and prints each outcome as one line of JSON for
+// the Go tests in ../.
 //
-//   node token.mjs <credential> [scope]
+//   node token.mjs <credential>...
 //
 // credential: client-secret, client-certificate, environment,
-// workload-identity, managed-identity or default.
+// workload-identity, managed-identity or default. The scope is ARM's,
+// or AZCRED_INTEROP_SCOPE.
 import {
   ClientCertificateCredential,
   ClientSecretCredential,
@@ -14,10 +16,11 @@ import {
   WorkloadIdentityCredential,
 } from "@azure/identity";
 
-const [kind, scope = "https://management.azure.com/.default"] = process.argv.slice(2);
+const kinds = process.argv.slice(2);
 const env = process.env;
+const scope = env.AZCRED_INTEROP_SCOPE || "https://management.azure.com/.default";
 
-function credential() {
+function credential(kind) {
   switch (kind) {
     case "client-secret":
       return new ClientSecretCredential(env.AZURE_TENANT_ID, env.AZURE_CLIENT_ID, env.AZURE_CLIENT_SECRET);
@@ -38,10 +41,12 @@ function credential() {
   }
 }
 
-try {
-  const token = await credential().getToken(scope);
-  console.log(JSON.stringify({ token: token.token, expiresOnTimestamp: token.expiresOnTimestamp }));
-} catch (err) {
-  console.log(JSON.stringify({ error: `${err.name}: ${err.message}` }));
-  process.exitCode = 1;
+for (const kind of kinds) {
+  try {
+    const token = await credential(kind).getToken(scope);
+    console.log(JSON.stringify({ credential: kind, token: token.token, expiresOnTimestamp: token.expiresOnTimestamp }));
+  } catch (err) {
+    console.log(JSON.stringify({ credential: kind, error: `${err.name}: ${err.message}` }));
+    process.exitCode = 1;
+  }
 }
