@@ -103,11 +103,14 @@ type Proxy struct {
 // 443: instance discovery, OpenID configuration, keys, token, authorize and
 // device code are answered as the emulator answers them at its own address,
 // with the public host in issuers and endpoints, and client assertions
-// addressed to that host's token endpoint are accepted. Any other
+// addressed to that host's token endpoint are accepted. Azure Resource
+// Manager's subscription list (management.azure.com and the sovereign
+// clouds' ARM hosts, GET /subscriptions) is answered with an empty list for
+// a token the emulator issued, because `az login` asks for it. Any other
 // destination gets 403 with an explanation; the proxy never connects
 // anywhere.
 func (e *Emulator) StartProxy() (*Proxy, error) {
-	leaf, err := e.certs.issueLeaf("login.microsoftonline.com", nil, AuthorityHosts())
+	leaf, err := e.certs.issueLeaf("login.microsoftonline.com", nil, append(AuthorityHosts(), armHosts...))
 	if err != nil {
 		return nil, fmt.Errorf("emulator: making the authority hosts' certificate: %w", err)
 	}
@@ -121,8 +124,15 @@ func (e *Emulator) StartProxy() (*Proxy, error) {
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          log.New(io.Discard, "", 0),
 	}
+	entra, arm := e.serve(e.routes()), e.serve(http.HandlerFunc(e.handleARM))
 	p.inner = &http.Server{
-		Handler:           e.serve(e.routes()),
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if h, _ := r.Context().Value(servedHostKey{}).(string); isARMHost(h) {
+				arm.ServeHTTP(w, r)
+				return
+			}
+			entra.ServeHTTP(w, r)
+		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          log.New(io.Discard, "", 0),
 		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{leaf}, MinVersion: tls.VersionTLS12, NextProtos: []string{"http/1.1"}},
@@ -177,8 +187,8 @@ func (p *Proxy) serveProxy(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		host, port = r.Host, "443"
 	}
-	if !isAuthorityHost(host) || port != "443" {
-		refuse(w, http.StatusForbidden, fmt.Sprintf("azcred emulator proxy: %s is not an Entra ID authority host, and the proxy never connects anywhere; it answers only %s on port 443. Put %s in NO_PROXY, or do not send this program's other traffic through the emulator's proxy.", r.Host, strings.Join(AuthorityHosts(), ", "), host))
+	if !(isAuthorityHost(host) || isARMHost(host)) || port != "443" {
+		refuse(w, http.StatusForbidden, fmt.Sprintf("azcred emulator proxy: %s is not an Entra ID authority host, and the proxy never connects anywhere; it answers only %s on port 443 (and ARM's subscription list, for az login). Put %s in NO_PROXY, or do not send this program's other traffic through the emulator's proxy.", r.Host, strings.Join(AuthorityHosts(), ", "), host))
 		return
 	}
 	conn, brw, err := hijack(w)

@@ -110,10 +110,10 @@ func TestProxyRefusesOtherDestinations(t *testing.T) {
 	require.NoError(t, err)
 	c := proxyClient(t, e, p)
 
-	_, err = c.Get("https://management.azure.com/subscriptions")
+	_, err = c.Get("https://vault.azure.net/secrets")
 	require.Error(t, err, "the proxy must not tunnel to other hosts")
 
-	for _, target := range []string{"management.azure.com:443", "login.microsoftonline.com:8443", "127.0.0.1:22"} {
+	for _, target := range []string{"storage.azure.com:443", "login.microsoftonline.com:8443", "127.0.0.1:22"} {
 		conn, err := net.Dial("tcp", strings.TrimPrefix(p.URL(), "http://"))
 		require.NoError(t, err)
 		_, err = io.WriteString(conn, "CONNECT "+target+" HTTP/1.1\r\nHost: "+target+"\r\n\r\n")
@@ -195,4 +195,33 @@ func readFile(t *testing.T, path string) string {
 	b, err := os.ReadFile(path)
 	require.NoError(t, err)
 	return string(b)
+}
+
+func TestProxyAnswersARMSubscriptionList(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, nil)
+	p, err := f.e.StartProxy()
+	require.NoError(t, err)
+	c := proxyClient(t, f.e, p)
+	r := post(t, f.e, tokenPath(tenantA), secretForm(secretApp, theSecret, armScope), nil)
+	require.Equal(t, 200, r.status)
+
+	get := func(path, token string) (int, map[string]any) {
+		req, err := http.NewRequest(http.MethodGet, "https://management.azure.com"+path, nil)
+		require.NoError(t, err)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := c.Do(req)
+		require.NoError(t, err)
+		return resp.StatusCode, decode(t, resp)
+	}
+	status, body := get("/subscriptions?api-version=2022-12-01", r.str("access_token"))
+	assert.Equal(t, 200, status)
+	assert.Equal(t, []any{}, body["value"])
+	status, _ = get("/subscriptions?api-version=2022-12-01", "")
+	assert.Equal(t, 401, status)
+	status, body = get("/resourcegroups?api-version=2022-12-01", r.str("access_token"))
+	assert.Equal(t, 404, status)
+	assert.Equal(t, "NotEmulated", body["error"].(map[string]any)["code"])
 }
