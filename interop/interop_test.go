@@ -261,6 +261,11 @@ var cases = []struct {
 	{"certificate-pfx", false, []string{"client-certificate", "environment", "azcred-default"}, nil},
 	{"workload-identity", false, []string{"workload-identity", "default", "azcred-default"}, []string{"workload-identity", "default"}},
 	{"app-service", true, []string{"managed-identity", "default", "azcred-default"}, []string{"managed-identity", "default"}},
+	{"azure-ml", true, []string{"managed-identity", "default", "azcred-default"}, []string{"managed-identity", "default"}},
+	{"cloud-shell", true, []string{"managed-identity", "default", "azcred-default"}, []string{"managed-identity", "default"}},
+	// @azure/identity does not reach the Service Fabric endpoint, whose
+	// self-signed certificate Go clients pin by IDENTITY_SERVER_THUMBPRINT.
+	{"service-fabric", true, []string{"managed-identity", "default", "azcred-default"}, nil},
 	// azidentity has no setting for the IMDS address (it always asks
 	// 169.254.169.254), so only azcred and @azure/identity, which read
 	// AZURE_POD_IDENTITY_AUTHORITY_HOST, run on the emulated VM.
