@@ -92,7 +92,6 @@ type Proxy struct {
 	conns   *connQueue
 	leaf    tls.Certificate
 	targets sync.Map // *tls.Conn → the host its CONNECT named
-	done    chan struct{}
 	wg      sync.WaitGroup
 	once    sync.Once
 }
@@ -118,7 +117,7 @@ func (e *Emulator) StartProxy() (*Proxy, error) {
 	if err != nil {
 		return nil, fmt.Errorf("emulator: listening on 127.0.0.1: %w", err)
 	}
-	p := &Proxy{e: e, url: "http://" + ln.Addr().String(), leaf: leaf, conns: newConnQueue(ln.Addr()), done: make(chan struct{})}
+	p := &Proxy{e: e, url: "http://" + ln.Addr().String(), leaf: leaf, conns: newConnQueue(ln.Addr())}
 	p.outer = &http.Server{
 		Handler:           http.HandlerFunc(p.serveProxy),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -167,7 +166,6 @@ func (p *Proxy) URL() string { return p.url }
 // than once.
 func (p *Proxy) Close() {
 	p.once.Do(func() {
-		close(p.done)
 		_ = p.outer.Close()
 		_ = p.inner.Close()
 		p.conns.close()
