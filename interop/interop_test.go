@@ -15,7 +15,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math/big"
 	"net/http"
 	"os"
@@ -107,22 +106,22 @@ func run(m *testing.M) (int, error) {
 	}()
 	ready := make(chan error, 1)
 	go func() {
+		// Reads the output until the emulator exits; reports once.
 		sc := bufio.NewScanner(stdout)
+		started := false
 		for sc.Scan() {
 			line := sc.Text()
-			if u, ok := strings.CutPrefix(line, "Entra ID emulator at "); ok {
+			if u, ok := strings.CutPrefix(line, "Entra ID emulator at "); ok && !started {
 				env.url, _, _ = strings.Cut(u, " ")
 			}
-			if strings.HasPrefix(line, "Stop with Ctrl-C") {
+			if strings.HasPrefix(line, "Stop with Ctrl-C") && !started {
+				started = true
 				ready <- nil
-				break
 			}
 		}
-		if sc.Err() != nil {
-			ready <- sc.Err()
+		if !started {
+			ready <- fmt.Errorf("its output ended early (%v)", sc.Err())
 		}
-		ready <- io.ErrUnexpectedEOF
-		_, _ = io.Copy(io.Discard, stdout)
 	}()
 	select {
 	case err := <-ready:
