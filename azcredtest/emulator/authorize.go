@@ -207,7 +207,7 @@ func (e *Emulator) authorize(r *http.Request, q url.Values) (string, string, err
 	}
 	fail := func(se *stsError) (string, string, error) { return redirect, "", se }
 	if rt := q.Get("response_type"); rt != "code" {
-		return fail(newSTSError(400, "unsupported_response_type", 700054, "response_type '%s' is not enabled for the application; this emulator issues authorization codes only.", rt))
+		return fail(newSTSError(400, "unsupported_response_type", 700054, "response_type '%s' is not enabled for the application; this emulator issues authorization codes only. (Entra ID would issue ID tokens or access tokens from the authorize endpoint when the app enables implicit grant.)", rt))
 	}
 	switch q.Get("response_mode") {
 	case "", "query", "form_post":

@@ -16,7 +16,16 @@
 //	                                                        [Emulator.ApproveDeviceCode])
 //
 // and the OpenID configuration of "common" and "organizations" with the
-// "{tenantid}" issuer, as Entra does.
+// "{tenantid}" issuer, as Entra does, and instance discovery
+// (GET /common/discovery/instance) for the public and sovereign clouds'
+// hosts and the emulator's own address.
+//
+// [Emulator.StartProxy] adds an HTTPS CONNECT proxy on loopback that answers
+// the clouds' authority hosts ([AuthorityHosts]: login.microsoftonline.com,
+// login.chinacloudapi.cn, ...) itself, with a certificate from the
+// emulator's CA, so MSAL-based clients work with their default authority and
+// instance discovery on; it refuses every other destination and never
+// tunnels outward.
 //
 // The emulator is strict where Entra is strict: client secrets, certificate
 // assertions (signature by the registered certificate, audience, lifetime with
@@ -36,7 +45,8 @@
 // Every request is recorded ([Emulator.Requests]) with its parsed form, which
 // includes client secrets and assertions: the emulator is a test tool and
 // holds no real secret. Faults can be injected per endpoint
-// ([Emulator.InjectFault]).
+// ([Emulator.InjectFault]) or at random, at a rate
+// ([Emulator.SetRandomFaults], [MIHost.SetRandomFaults]).
 //
 // Managed-identity hosts run on plain-http loopback listeners of their own
 // (Service Fabric on https with a known thumbprint), started on demand:

@@ -151,6 +151,7 @@ type Emulator struct {
 	url       string
 	host      string
 	caPEM     []byte
+	certs     serverCertificates
 	client    *http.Client
 	transport *http.Transport
 	srv       *http.Server
@@ -178,6 +179,10 @@ type Emulator struct {
 	onRequest     func(path string) // test hook: a request was recorded
 
 	mi miRegistry // managed identities and their host endpoints (managedidentity.go)
+
+	proxies       []*Proxy // proxy.go; under mu
+	proxiesClosed bool
+	faultRate     []*randomFault // faults applied at random (faults.go); under mu
 }
 
 type tenant struct {
@@ -230,6 +235,7 @@ func New(opts *Options) (*Emulator, error) {
 		clk:           clock.OrReal(o.Clock),
 		host:          ln.Addr().String(),
 		caPEM:         certs.caPEM,
+		certs:         certs,
 		serveDone:     make(chan struct{}),
 		done:          make(chan struct{}),
 		signKey:       key,
@@ -292,6 +298,7 @@ func NewT(tb testing.TB, opts *Options) *Emulator {
 // more than once.
 func (e *Emulator) Close() error {
 	e.closeOnce.Do(func() {
+		e.closeProxies()
 		e.mi.closeHosts()
 		// Close the connections first, so that a held request ends without
 		// an answer, then release the handlers that hold requests.

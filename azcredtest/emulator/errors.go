@@ -29,7 +29,7 @@ func errUnknownTenant(t string) *stsError {
 }
 
 func errAliasTenant(t string) *stsError {
-	return newSTSError(400, "invalid_request", 90002, "Tenant '%s' not found. This emulator only resolves '%s' for user sign-ins with a registered username; use the tenant ID.", t, t)
+	return newSTSError(400, "invalid_request", 90002, "Tenant '%s' not found. This emulator only resolves '%s' for user sign-ins with a registered username; use the tenant ID. (Stricter than Entra ID on purpose, so tests name their tenant: Entra resolves the alias from the app's or user's home tenant where it can.)", t, t)
 }
 
 func errMissingParam(name string) *stsError {

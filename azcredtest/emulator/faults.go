@@ -2,6 +2,8 @@ package emulator
 
 import (
 	"bytes"
+	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"strings"
@@ -85,7 +87,7 @@ func (e *Emulator) takeFault(path string) (Fault, bool) {
 		}
 		return p.f, true
 	}
-	return Fault{}, false
+	return e.takeRandomFault(path)
 }
 
 // applyFault serves r according to f; next serves it normally.
@@ -164,4 +166,50 @@ func dropConnection(w http.ResponseWriter) {
 	if conn, _, err := hijack(w); err == nil {
 		_ = conn.Close()
 	}
+}
+
+// RandomFault applies a Fault to a share of requests chosen at random: the
+// way to see how a client copes with, say, 429s on one request in ten.
+type RandomFault struct {
+	// Rate is the share of the selected requests that get the fault, from 0
+	// (none) to 1 (every one).
+	Rate float64
+	// Fault is what a chosen request gets; its Path selects the requests
+	// ("" selects all) and its Count is ignored.
+	Fault Fault
+}
+
+type randomFault struct {
+	rate float64
+	f    Fault
+}
+
+// SetRandomFaults replaces the random faults with rf; none removes them. A
+// request that no queued fault (InjectFault) applies to is checked against
+// them in order, and gets the first whose dice roll says so.
+func (e *Emulator) SetRandomFaults(rf ...RandomFault) error {
+	var out []*randomFault
+	for i, r := range rf {
+		if r.Rate < 0 || r.Rate > 1 || r.Rate != r.Rate {
+			return fmt.Errorf("emulator: RandomFault[%d].Rate %v is not between 0 and 1", i, r.Rate)
+		}
+		f := r.Fault
+		f.Header = f.Header.Clone()
+		f.Body = append([]byte(nil), f.Body...)
+		out = append(out, &randomFault{rate: r.Rate, f: f})
+	}
+	e.mu.Lock()
+	e.faultRate = out
+	e.mu.Unlock()
+	return nil
+}
+
+// takeRandomFault rolls the dice for a request of path; e.mu is held.
+func (e *Emulator) takeRandomFault(path string) (Fault, bool) {
+	for _, r := range e.faultRate {
+		if strings.HasSuffix(path, r.f.Path) && rand.Float64() < r.rate {
+			return r.f, true
+		}
+	}
+	return Fault{}, false
 }

@@ -20,6 +20,7 @@ import (
 
 type serverCertificates struct {
 	ca    *x509.Certificate
+	caKey *ecdsa.PrivateKey
 	caPEM []byte
 	leaf  tls.Certificate
 }
@@ -51,27 +52,34 @@ func newServerCertificates() (serverCertificates, error) {
 		return out, err
 	}
 	out.caPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
+	out.caKey = caKey
+	out.leaf, err = out.issueLeaf("127.0.0.1", []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback}, []string{"localhost"})
+	return out, err
+}
 
+// issueLeaf makes a server certificate for the given addresses and names,
+// signed by the CA.
+func (c serverCertificates) issueLeaf(commonName string, ips []net.IP, names []string) (tls.Certificate, error) {
 	leafKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return out, err
+		return tls.Certificate{}, err
 	}
+	now := time.Now()
 	leafTemplate := &x509.Certificate{
 		SerialNumber: randomSerial(),
-		Subject:      pkix.Name{CommonName: "127.0.0.1", Organization: []string{"azcred"}},
+		Subject:      pkix.Name{CommonName: commonName, Organization: []string{"azcred"}},
 		NotBefore:    now.Add(-time.Hour),
-		NotAfter:     now.Add(10 * 365 * 24 * time.Hour),
+		NotAfter:     now.Add(825 * 24 * time.Hour), // the longest lifetime macOS and browsers accept
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
-		DNSNames:     []string{"localhost"},
+		IPAddresses:  ips,
+		DNSNames:     names,
 	}
-	leafDER, err := x509.CreateCertificate(rand.Reader, leafTemplate, out.ca, &leafKey.PublicKey, caKey)
+	leafDER, err := x509.CreateCertificate(rand.Reader, leafTemplate, c.ca, &leafKey.PublicKey, c.caKey)
 	if err != nil {
-		return out, err
+		return tls.Certificate{}, err
 	}
-	out.leaf = tls.Certificate{Certificate: [][]byte{leafDER}, PrivateKey: leafKey}
-	return out, nil
+	return tls.Certificate{Certificate: [][]byte{leafDER}, PrivateKey: leafKey}, nil
 }
 
 func randomSerial() *big.Int {

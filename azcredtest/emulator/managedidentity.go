@@ -9,10 +9,12 @@ import (
 	"fmt"
 	"io"
 	"log"
+	mrand "math/rand/v2"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -158,6 +160,14 @@ func (r *miRegistry) add(h *MIHost) error {
 	return nil
 }
 
+// Hosts returns the managed-identity host endpoints started so far, in the
+// order they were started.
+func (e *Emulator) Hosts() []*MIHost {
+	e.mi.mu.Lock()
+	defer e.mi.mu.Unlock()
+	return append([]*MIHost(nil), e.mi.hosts...)
+}
+
 // closeHosts closes every host endpoint; the Emulator's Close calls it.
 func (r *miRegistry) closeHosts() {
 	r.mu.Lock()
@@ -232,6 +242,7 @@ type MIHost struct {
 	mu       sync.Mutex
 	requests []*Request
 	faults   []*pendingMIFault
+	random   []randomMIFault
 	fields   func(map[string]any)
 	arcKeys  map[string]string // key → file
 	closed   bool
@@ -458,6 +469,52 @@ func (h *MIHost) takeFault(r *http.Request) (MIFault, bool) {
 		}
 		return p.f, true
 	}
+	return h.takeRandomFault(probe)
+}
+
+// RandomMIFault applies an MIFault to a share of an endpoint's requests
+// chosen at random.
+type RandomMIFault struct {
+	// Rate is the share of requests that get the fault, from 0 (none) to 1
+	// (every one).
+	Rate float64
+	// Fault is what a chosen request gets; its Count and For are ignored,
+	// its SkipProbes is honoured.
+	Fault MIFault
+}
+
+type randomMIFault struct {
+	rate float64
+	f    MIFault
+}
+
+// SetRandomFaults replaces the endpoint's random faults with rf; none
+// removes them. A request that no queued fault (InjectFault) applies to is
+// checked against them in order, and gets the first whose dice roll says so.
+func (h *MIHost) SetRandomFaults(rf ...RandomMIFault) error {
+	var out []randomMIFault
+	for i, r := range rf {
+		if r.Rate < 0 || r.Rate > 1 || r.Rate != r.Rate {
+			return fmt.Errorf("emulator: RandomMIFault[%d].Rate %v is not between 0 and 1", i, r.Rate)
+		}
+		f := r.Fault
+		f.Header = f.Header.Clone()
+		f.Body = append([]byte(nil), f.Body...)
+		out = append(out, randomMIFault{rate: r.Rate, f: f})
+	}
+	h.mu.Lock()
+	h.random = out
+	h.mu.Unlock()
+	return nil
+}
+
+// takeRandomFault rolls the dice for a request; h.mu is held.
+func (h *MIHost) takeRandomFault(probe bool) (MIFault, bool) {
+	for _, r := range h.random {
+		if !(r.f.SkipProbes && probe) && mrand.Float64() < r.rate {
+			return r.f, true
+		}
+	}
 	return MIFault{}, false
 }
 
@@ -474,7 +531,7 @@ func (h *MIHost) takeFaultAfterExpiry(probe bool) (MIFault, bool) {
 		}
 		return p.f, true
 	}
-	return MIFault{}, false
+	return h.takeRandomFault(probe)
 }
 
 func (h *MIHost) serve(w http.ResponseWriter, r *http.Request) {
@@ -590,8 +647,8 @@ func (h *MIHost) writeError(w http.ResponseWriter, r *http.Request, he hostError
 
 // answer validates a request exactly as its host does and issues a token.
 func (h *MIHost) answer(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path != h.path {
-		h.writeError(w, r, hostError{http.StatusNotFound, "not_found", "The requested path " + r.URL.Path + " was not found."})
+	if !h.pathMatches(r.URL.Path) {
+		h.writeError(w, r, hostError{http.StatusNotFound, "not_found", "The requested path " + r.URL.Path + " was not found; the token endpoint is " + h.path + "."})
 		return
 	}
 	wantMethod := http.MethodGet
@@ -609,7 +666,7 @@ func (h *MIHost) answer(w http.ResponseWriter, r *http.Request) {
 	params := r.URL.Query()
 	if h.kind == HostCloudShell {
 		if len(r.URL.RawQuery) > 0 {
-			h.writeError(w, r, hostError{http.StatusBadRequest, "invalid_request", "Cloud Shell takes its parameters in a form body, not the query."})
+			h.writeError(w, r, hostError{http.StatusBadRequest, "invalid_request", "Cloud Shell takes its parameters in a form body, not the query. (The emulator refuses a query on purpose; Cloud Shell would ignore it and miss the resource.)"})
 			return
 		}
 		if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/x-www-form-urlencoded") {
@@ -618,12 +675,12 @@ func (h *MIHost) answer(w http.ResponseWriter, r *http.Request) {
 		}
 		params = r.PostForm
 	}
-	api, idParams := h.protocol()
+	apis, idParams := h.protocol()
 	allowed := map[string]bool{"resource": true}
-	if api != "" {
+	if len(apis) > 0 {
 		allowed["api-version"] = true
-		if v := params.Get("api-version"); v != api {
-			h.writeError(w, r, hostError{http.StatusBadRequest, "invalid_request", fmt.Sprintf("Invalid or missing api-version %q; this endpoint supports %s.", v, api)})
+		if v := params.Get("api-version"); !slices.Contains(apis, v) {
+			h.writeError(w, r, hostError{http.StatusBadRequest, "invalid_request", fmt.Sprintf("Invalid or missing api-version %q; this endpoint supports %s.", v, strings.Join(apis, ", "))})
 			return
 		}
 	}
@@ -632,11 +689,11 @@ func (h *MIHost) answer(w http.ResponseWriter, r *http.Request) {
 	}
 	for p, vs := range params {
 		if !allowed[p] {
-			h.writeError(w, r, hostError{http.StatusBadRequest, "invalid_request", fmt.Sprintf("Unexpected parameter %q.", p)})
+			h.writeError(w, r, hostError{http.StatusBadRequest, "invalid_request", fmt.Sprintf("Unexpected parameter %q. (The emulator refuses it on purpose, to catch misspelt identity parameters; the %s service ignores parameters it does not know, and would then pick the default identity.)", p, h.kind)})
 			return
 		}
 		if len(vs) != 1 {
-			h.writeError(w, r, hostError{http.StatusBadRequest, "invalid_request", fmt.Sprintf("The parameter %q is repeated.", p)})
+			h.writeError(w, r, hostError{http.StatusBadRequest, "invalid_request", fmt.Sprintf("The parameter %q is repeated. (The emulator refuses this on purpose; the %s service would use one of the values.)", p, h.kind)})
 			return
 		}
 	}
@@ -679,23 +736,43 @@ func (h *MIHost) answer(w http.ResponseWriter, r *http.Request) {
 	h.issueToken(w, r, mi, resource, by)
 }
 
-// protocol returns the host's api-version ("" for none) and its identity
-// parameters with the identity kind each names.
-func (h *MIHost) protocol() (string, map[string]string) {
+// imdsAPIVersions are the api-versions the IMDS identity endpoint accepts
+// (the service documents these; current clients send 2018-02-01 or 2019-08-01).
+var imdsAPIVersions = []string{
+	"2018-02-01", "2019-03-11", "2019-06-01", "2019-06-04", "2019-08-01", "2019-08-15", "2019-11-01",
+	"2020-06-01", "2020-07-15", "2020-09-01", "2020-10-01", "2020-12-01", "2021-01-01", "2021-02-01",
+	"2021-03-01", "2021-05-01", "2021-10-01", "2021-11-01", "2021-11-15", "2021-12-13", "2023-07-01",
+}
+
+// protocol returns the host's api-versions (none for Cloud Shell) and its
+// identity parameters with the identity kind each names.
+func (h *MIHost) protocol() ([]string, map[string]string) {
 	switch h.kind {
 	case HostAppService:
-		return "2019-08-01", map[string]string{"client_id": "client", "object_id": "object", "mi_res_id": "resource"}
+		return []string{"2019-08-01"}, map[string]string{"client_id": "client", "object_id": "object", "mi_res_id": "resource"}
 	case HostServiceFabric:
-		return "2019-07-01-preview", nil
+		return []string{"2019-07-01-preview"}, nil
 	case HostAzureML:
-		return "2017-09-01", map[string]string{"clientid": "client"}
+		return []string{"2017-09-01"}, map[string]string{"clientid": "client"}
 	case HostCloudShell:
-		return "", nil
+		return nil, nil
 	case HostArc:
-		return "2020-06-01", map[string]string{"client_id": "client", "object_id": "object", "msi_res_id": "resource"}
+		// Older agents' clients send 2019-11-01; the agent takes both.
+		return []string{"2020-06-01", "2019-11-01"}, map[string]string{"client_id": "client", "object_id": "object", "msi_res_id": "resource"}
 	default:
-		return "2018-02-01", map[string]string{"client_id": "client", "object_id": "object", "msi_res_id": "resource"}
+		return imdsAPIVersions, map[string]string{"client_id": "client", "object_id": "object", "msi_res_id": "resource"}
 	}
+}
+
+// pathMatches reports whether path names the host's token endpoint. IMDS,
+// like the real service, takes a trailing slash and any case in the path
+// (msal-node sends "/metadata/identity/oauth2/token/" in some setups); the
+// other hosts want it exact.
+func (h *MIHost) pathMatches(path string) bool {
+	if h.kind == HostIMDS {
+		return strings.EqualFold(strings.TrimSuffix(path, "/"), h.path)
+	}
+	return path == h.path
 }
 
 // checkSecret checks the header that authenticates the caller to the host.

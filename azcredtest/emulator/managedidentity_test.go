@@ -71,7 +71,7 @@ func TestMIHostsAreStrict(t *testing.T) {
 		want   string
 	}{
 		{"IMDS without Metadata", imds.Endpoint() + q("api-version", "2018-02-01", "resource", "https://x"), nil, 400, "error_description", "metadata header"},
-		{"IMDS wrong api-version", imds.Endpoint() + q("api-version", "2019-08-01", "resource", "https://x"), meta, 400, "error_description", "api-version"},
+		{"IMDS wrong api-version", imds.Endpoint() + q("api-version", "2017-09-01", "resource", "https://x"), meta, 400, "error_description", "api-version"},
 		{"IMDS no resource", imds.Endpoint() + q("api-version", "2018-02-01"), meta, 400, "error_description", "audience"},
 		{"IMDS .default resource", imds.Endpoint() + q("api-version", "2018-02-01", "resource", "https://x/.default"), meta, 400, "error", "invalid_resource"},
 		{"IMDS App Service's mi_res_id", imds.Endpoint() + q("api-version", "2018-02-01", "resource", "https://x", "mi_res_id", "/r"), meta, 400, "error_description", "mi_res_id"},

@@ -19,6 +19,7 @@ func (e *Emulator) routes() http.Handler {
 	mux.HandleFunc("POST /{tenant}/oauth2/v2.0/authorize", e.handleAuthorize)
 	mux.HandleFunc("POST /{tenant}/oauth2/v2.0/devicecode", e.handleDeviceCode)
 	mux.HandleFunc("GET /devicelogin", e.handleDeviceLogin)
+	mux.HandleFunc("GET /common/discovery/instance", e.handleInstanceDiscovery)
 	mux.HandleFunc("POST /devicelogin", e.handleDeviceLogin)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasSuffix(r.URL.Path, "/oauth2/v2.0/token") {
@@ -137,9 +138,10 @@ func (e *Emulator) handleOpenIDConfiguration(w http.ResponseWriter, r *http.Requ
 			return
 		}
 	}
-	base := e.url + "/" + t
+	root := e.base(r)
+	base := root + "/" + t
 	writeJSON(w, http.StatusOK, map[string]any{
-		"issuer":                                e.url + "/" + issuerTenant + "/v2.0",
+		"issuer":                                root + "/" + issuerTenant + "/v2.0",
 		"authorization_endpoint":                base + "/oauth2/v2.0/authorize",
 		"token_endpoint":                        base + "/oauth2/v2.0/token",
 		"device_authorization_endpoint":         base + "/oauth2/v2.0/devicecode",
@@ -156,7 +158,7 @@ func (e *Emulator) handleOpenIDConfiguration(w http.ResponseWriter, r *http.Requ
 		"http_logout_supported":                 true,
 		"frontchannel_logout_supported":         true,
 		"tenant_region_scope":                   "emulated",
-		"cloud_instance_name":                   e.host,
+		"cloud_instance_name":                   strings.TrimPrefix(root, "https://"),
 	})
 }
 
@@ -184,7 +186,7 @@ func (e *Emulator) handleKeys(w http.ResponseWriter, r *http.Request) {
 		"x5t":    e.kid,
 		"n":      base64.RawURLEncoding.EncodeToString(pub.N.Bytes()),
 		"e":      base64.RawURLEncoding.EncodeToString(big.NewInt(int64(pub.E)).Bytes()),
-		"issuer": e.url + "/" + issuerTenant + "/v2.0",
+		"issuer": e.base(r) + "/" + issuerTenant + "/v2.0",
 	}}})
 }
 

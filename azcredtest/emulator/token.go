@@ -232,7 +232,7 @@ func (e *Emulator) userFromAssertion(assertion string, middle *App) (*User, *sts
 		return nil, errUserAssertionAudience(aud, middle.ClientID)
 	}
 	tid := stringField(tok.claims, "tid")
-	if it := stringField(tok.claims, "iss"); it != e.Issuer(tid) {
+	if it := stringField(tok.claims, "iss"); !e.knownIssuer(it, tid) {
 		return nil, errUserAssertion("The issuer " + it + " is not this authority")
 	}
 	upn := stringField(tok.claims, "upn")
@@ -347,9 +347,10 @@ func (e *Emulator) verifyClientAssertion(r *http.Request, app *App, assertion st
 		return errAssertionClientMismatch()
 	}
 	tid := r.PathValue("tenant")
-	want := e.url + "/" + tid + "/oauth2/v2.0/token"
+	root := e.base(r)
+	want := root + "/" + tid + "/oauth2/v2.0/token"
 	aud := audiences(tok.claims)
-	if !containsAny(aud, want, e.url+"/"+tid+"/oauth2/token") {
+	if !containsAny(aud, want, root+"/"+tid+"/oauth2/token") {
 		return errAssertionAudience(aud, want)
 	}
 	exp, se := e.checkAssertionTime(tok)
@@ -527,7 +528,7 @@ func (e *Emulator) issue(r *http.Request, t *tenant, c client, sr *scopeRequest,
 	lifetime, refreshIn := e.lifetime, e.refreshIn
 	e.mu.Unlock()
 	now := e.clk.Now()
-	iss := e.Issuer(t.id)
+	iss := e.base(r) + "/" + t.id + "/v2.0"
 	claims := map[string]any{
 		"aud":      sr.resource,
 		"iss":      iss,

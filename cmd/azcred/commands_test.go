@@ -168,7 +168,9 @@ func TestEmulatorCommand(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	out := &syncBuffer{}
 	done := make(chan int, 1)
-	go func() { done <- run(ctx, []string{"emulator", "--addr", addr, "--state", state}, out, out) }()
+	go func() {
+		done <- run(ctx, []string{"emulator", "--addr", addr, "--state", state, "--arc-key-dir", filepath.Join(state, "arc")}, out, out)
+	}()
 	require.Eventually(t, func() bool { return strings.Contains(out.String(), "Stop with Ctrl-C") }, 10*time.Second, 5*time.Millisecond)
 
 	env, err := os.ReadFile(filepath.Join(state, "env.sh"))
@@ -176,6 +178,20 @@ func TestEmulatorCommand(t *testing.T) {
 	assert.Contains(t, string(env), "export AZURE_AUTHORITY_HOST='https://"+addr+"'")
 	assert.Contains(t, string(env), "export SSL_CERT_FILE='"+filepath.Join(state, "ca.pem")+"'")
 	assert.Contains(t, out.String(), "AZURE_POD_IDENTITY_AUTHORITY_HOST='http://127.0.0.1:")
+
+	// The whole default tenant: one self-contained file per host.
+	for _, name := range []string{"secret", "certificate", "certificate-pfx", "workload-identity", "user", "imds", "app-service", "azure-ml", "cloud-shell", "service-fabric", "arc"} {
+		sh, err := os.ReadFile(filepath.Join(state, "hosts", name+".sh"))
+		require.NoError(t, err, name)
+		for _, v := range []string{"SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "NODE_EXTRA_CA_CERTS", "HTTPS_PROXY", "NO_PROXY"} {
+			assert.Contains(t, string(sh), "export "+v+"=", "%s.sh", name)
+		}
+		dotenv, err := os.ReadFile(filepath.Join(state, "hosts", name+".env"))
+		require.NoError(t, err, name)
+		assert.Contains(t, string(dotenv), "\nHTTPS_PROXY=http://127.0.0.1:", "%s.env", name)
+	}
+	_, err = os.Stat(filepath.Join(state, "certs", "certificate.pfx"))
+	assert.NoError(t, err)
 
 	// A client that trusts ca.pem gets a token with the printed secret.
 	caPEM, err := os.ReadFile(filepath.Join(state, "ca.pem"))

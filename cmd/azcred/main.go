@@ -2,7 +2,7 @@
 //
 //	azcred token       get a token with DefaultAzureCredential and print it
 //	azcred doctor      ask every source of DefaultAzureCredential for a token and explain each answer
-//	azcred emulator    run the local Entra ID and IMDS emulator for other programs
+//	azcred emulator    run an offline tenant (Entra ID, managed-identity hosts, a proxy for login.microsoftonline.com) for programs in any language
 //	azcred demo        get tokens from a built-in local Entra ID emulator and show them (no Azure needed)
 //	azcred help        show this help
 package main
@@ -27,8 +27,10 @@ commands:
           time, and print how each answered and what to do about failures;
           exit status 0 only if a source works
   emulator
-          run the local Entra ID emulator (and an IMDS endpoint) stand-alone
-          until interrupted, printing the environment other programs need
+          run an offline tenant stand-alone until interrupted: Entra ID,
+          the managed-identity hosts, and a proxy that answers
+          login.microsoftonline.com; writes one environment file per host
+          (DIR/hosts/*.sh) that programs in any language use unchanged
   demo    start a local Entra ID emulator, get tokens from it with
           ClientSecretCredential and ClientCertificateCredential, and show
           what they contain (never the tokens themselves). No Azure needed.
