@@ -65,7 +65,9 @@ type Options struct {
 //     failed fetch keeps the held token and is tried again 30 s later; a
 //     fetch whose token does not expire later than the held one keeps the
 //     held token and is tried again after max(30 s, half the time left until
-//     "usable until").
+//     "usable until"), or at that token's RefreshOn when it comes sooner (at
+//     least 100 ms later): that is how a store shared by processes says
+//     "another process is refreshing, look again shortly" (see [WithStore]).
 //   - Expired or absent: callers wait for one shared fetch of the key, the
 //     same one a background refresh would be. Each caller stops waiting when
 //     its own context ends (Get then returns the context's error); the fetch
@@ -359,8 +361,9 @@ func (e *Engine) storeLocked(f *flight, now time.Time, jitter float64) {
 		}
 	case held && !claims && !f.tok.ExpiresOn.After(cur.tok.ExpiresOn):
 		// The source handed back its own cached token (or an older one):
-		// keep ours and ask again a few times before it runs out.
-		e.retryLocked(k, cur, now.Add(max(retryDelay, cur.usableUntil.Sub(now)/2)), now)
+		// keep ours and ask again a few times before it runs out, or sooner
+		// when the source says when it will have a new one.
+		e.retryLocked(k, cur, notExtendedRetry(now, f.tok.RefreshOn, cur.usableUntil), now)
 	default:
 		refreshAt, usableUntil := Schedule(now, f.tok, jitter)
 		if !now.Before(usableUntil) {
@@ -382,6 +385,28 @@ func (e *Engine) storeLocked(f *flight, now time.Time, jitter float64) {
 // entry expires first, and the next caller fetches.
 func (e *Engine) retryLocked(k key, cur *entry, at, now time.Time) {
 	e.putLocked(k, &entry{tok: cur.tok, refreshAt: minTime(at, cur.usableUntil), usableUntil: cur.usableUntil}, now)
+}
+
+// notExtendedRetry is when to try again after a refresh at now returned a
+// token that expires no later than the held one, usable until usableUntil:
+// after max(30 s, half the time left), or at the returned token's RefreshOn
+// when that comes sooner (but not before lookAgainFloor has passed). A
+// shared store answers so while another process refreshes the token, or
+// when jitter woke this one before the fleet's refresh time: the engine then
+// looks again shortly instead of waiting until the token nearly runs out.
+func notExtendedRetry(now, hint, usableUntil time.Time) time.Time {
+	at := now.Add(max(retryDelay, usableUntil.Sub(now)/2))
+	if hint = hint.Round(0); hint.After(now) {
+		at = minTime(at, maxTime(hint, now.Add(lookAgainFloor)))
+	}
+	return at
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 func minTime(a, b time.Time) time.Time {
