@@ -48,3 +48,38 @@ func TestManagedIdentityStoreUserAssignedOnly(t *testing.T) {
 	assert.Equal(t, 1, store.saves, "a system-assigned identity never uses the store")
 	assert.Len(t, h2.Requests(), 1, "each machine's system identity asks its own endpoint")
 }
+
+// TestCacheOptionWorkloadIdentityAndPipelines: both federated credentials
+// save their tokens to the Cache and a new credential (another process)
+// takes them from there.
+func TestCacheOptionWorkloadIdentityAndPipelines(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	vault := TokenRequestOptions{Scopes: []string{vaultScope}}
+
+	wi := newWIEnv(t)
+	store := newMemStore()
+	for range 2 {
+		o := wi.options()
+		o.Cache, o.DisableTokenSharing = store, true
+		c, err := NewWorkloadIdentityCredential(o)
+		require.NoError(t, err)
+		_, err = c.GetToken(ctx, vault)
+		require.NoError(t, err)
+	}
+	assert.Equal(t, 1, store.saves)
+	assert.Len(t, wi.assertionsSent(), 1, "workload identity: the second process used the store")
+
+	ap := newAPEnv(t)
+	store = newMemStore()
+	for range 2 {
+		o := ap.options()
+		o.Cache = store
+		c, err := NewAzurePipelinesCredential(testTenant, testClient, apConnection, apAccessToken, o)
+		require.NoError(t, err)
+		_, err = c.GetToken(ctx, vault)
+		require.NoError(t, err)
+	}
+	assert.Equal(t, 1, store.saves)
+	assert.Len(t, ap.devops.Requests(), 1, "pipelines: the second process used the store")
+}
