@@ -84,8 +84,10 @@ type Options struct {
 	// Client is an existing client, for a cluster, Sentinel, TLS or an ACL
 	// user: *redis.Client, *redis.ClusterClient, *redis.Ring or a failover
 	// client. It should have ContextTimeoutEnabled set, so that Timeout
-	// bounds every call; otherwise its own read and write timeouts do. The
-	// store does not close it. Default: nil, use Addr.
+	// bounds every call (otherwise its own read and write timeouts do), and
+	// DialerRetries 1 with MaxRetries -1, so that a server that is down fails
+	// a call at once rather than after retries. The store does not close it.
+	// Default: nil, use Addr.
 	Client redis.UniversalClient
 
 	// KeyPrefix starts every key the store writes, to keep several
@@ -224,6 +226,7 @@ func New(opts Options) (*Store, error) {
 			WriteTimeout:          s.timeout,
 			ContextTimeoutEnabled: true,
 			MaxRetries:            -1,
+			DialerRetries:         1, // one dial: a refused connection fails at once
 		})
 		s.owned = true
 	}
