@@ -418,7 +418,9 @@ func (r *redisServer) flush(ctx context.Context) error {
 // FleetTable renders r as Markdown rows.
 func FleetTable(r FleetResult) string {
 	var b bytes.Buffer
-	ms := func(d time.Duration) string { return strconv.FormatFloat(float64(d.Microseconds())/1000, 'f', 2, 64) + " ms" }
+	ms := func(d time.Duration) string {
+		return strconv.FormatFloat(float64(d.Microseconds())/1000, 'f', 2, 64) + " ms"
+	}
 	fmt.Fprintf(&b, "| measure | result |\n|---|---:|\n")
 	fmt.Fprintf(&b, "| %d processes, %v, refresh_in %v: token requests without a store | %d |\n", r.Processes, r.Duration, r.RefreshIn, r.RequestsWithout)
 	fmt.Fprintf(&b, "| … with the Redis store | %d |\n", r.RequestsWith)
