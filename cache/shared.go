@@ -69,8 +69,10 @@ type StoreOptions struct {
 //     entry's lock reads the store once more and, if no other process has
 //     replaced the entry meanwhile, fetches and saves the result. The others
 //     do not fetch: while the stored token is still usable they return it
-//     with RefreshOn half a second away, so that their engine keeps it and
-//     looks again shortly (see [Engine]); without a usable token they wait
+//     with RefreshOn half a second away and tell the engine running the
+//     fetch to look again then, so that an engine holding that token keeps
+//     it and does not wait the 30 s or more a source's unchanged token costs
+//     (see [Engine]); without a usable token they wait
 //     up to 3 s for the holder's, reading the store every 25 ms, and then
 //     fetch their own.
 //   - A store without a lock is read and written, and every process
@@ -112,7 +114,10 @@ func (s *sharedFetch) get(ctx context.Context, r Request) (Token, error) {
 	e, ok := s.load(ctx, k)
 	now := s.clock.Now()
 	if ok && now.Before(e.RefreshOn) && storedUsable(e, now) {
-		s.logger.LogAttrs(ctx, slog.LevelDebug, s.name+": GetToken took a token from the persistent cache", slog.Time("expiresOn", e.ExpiresOn))
+		// When this is the token the engine holds (jitter woke it before
+		// the fleet's refresh time), look again at that time.
+		lookAgainAt(ctx, e.RefreshOn)
+		s.logger.LogAttrs(ctx, slog.LevelDebug, s.name+".GetToken took a token from the persistent cache", slog.Time("expiresOn", e.ExpiresOn))
 		return Token(e), nil
 	}
 	if s.locker == nil {
@@ -134,6 +139,7 @@ func (s *sharedFetch) get(ctx context.Context, r Request) (Token, error) {
 	}
 	// Another process is refreshing.
 	if ok && storedUsable(e, now) {
+		lookAgainAt(ctx, now.Add(lookAgain))
 		return Token{Value: e.Value, ExpiresOn: e.ExpiresOn, RefreshOn: now.Add(lookAgain)}, nil
 	}
 	timer := s.clock.NewTimer(lockWait)
@@ -147,7 +153,12 @@ func (s *sharedFetch) get(ctx context.Context, r Request) (Token, error) {
 			return s.fetchAndSave(ctx, r, k)
 		default:
 		}
-		e, ok := s.load(ctx, k)
+		e, ok, err := s.store.Load(ctx, k)
+		if err != nil {
+			// The store failed while we waited: stop waiting for it.
+			s.report(ctx, "reading the persistent cache", err)
+			return s.fetchAndSave(ctx, r, k)
+		}
 		if ok && storedUsable(e, s.clock.Now()) {
 			return Token(e), nil
 		}

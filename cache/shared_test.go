@@ -278,3 +278,44 @@ func TestNotExtendedRetryHint(t *testing.T) {
 	assert.Equal(t, t0.Add(5*time.Minute), notExtendedRetry(t0, t0.Add(8*time.Minute), until), "a later hint does not delay")
 	assert.Equal(t, t0.Add(5*time.Minute), notExtendedRetry(t0, t0.Add(-time.Second), until), "a past hint is ignored")
 }
+
+// TestSourceHintIsNotPolled: a source (not a shared store) that hands back
+// its cached token with a RefreshOn a second away is asked again by the
+// usual rule, not every second.
+func TestSourceHintIsNotPolled(t *testing.T) {
+	t.Parallel()
+	s := newSource(nil)
+	s.next = func(context.Context, int, Request) (Token, error) {
+		return Token{Value: "tok", ExpiresOn: t0.Add(time.Hour), RefreshOn: s.clk.Now().Add(time.Second)}, nil
+	}
+	e := newEngine(t, s)
+	mustGet(t, e, vault)
+	s.clk.Set(t0.Add(55 * time.Minute))
+	mustGet(t, e, vault)
+	e.Wait()
+	require.Equal(t, 2, s.count())
+	s.clk.Set(t0.Add(57*time.Minute + 15*time.Second - time.Millisecond))
+	mustGet(t, e, vault)
+	e.Wait()
+	assert.Equal(t, 2, s.count(), "next try after max(30 s, half the time left), not at the source's RefreshOn")
+}
+
+// TestWithStoreFailsWhileWaiting: the store breaks while a caller waits for
+// the lock holder's token; the caller fetches at once.
+func TestWithStoreFailsWhileWaiting(t *testing.T) {
+	t.Parallel()
+	s := issuing(time.Hour)
+	st := newMemStore()
+	st.hold(sharedKey, true)
+	e := sharedEngine(t, s, st, nil)
+	ch := getAsync(context.Background(), e, vault)
+	require.NoError(t, s.clk.BlockUntilTimers(context.Background(), 2))
+	st.mu.Lock()
+	st.failing = errors.New("connection reset")
+	st.mu.Unlock()
+	s.clk.Advance(lockPoll)
+	r := await(t, ch, "the waiting Get")
+	require.NoError(t, r.err)
+	assert.Equal(t, "tok-1", r.tok.Value)
+	assert.Equal(t, 1, s.count())
+}
