@@ -30,7 +30,21 @@
 // given another key tells "wrong key" (logged once at Warn) from a damaged
 // entry (logged at Debug); neither is ever served. Redis keys are
 // KeyPrefix followed by a SHA-256 of the entry's name, so listing the
-// database shows no client ID, tenant or scope.
+// database shows no client ID, tenant or scope. Whoever holds the
+// EncryptionKey and can read the database can read the tokens: guard the
+// key like the client secret, and give each application its own key (and
+// KeyPrefix).
+//
+// Entry names hold every part of the identity a token stands for: the
+// authority, client ID, tenant, scopes and CAE flag, and for a managed
+// identity its user-assigned ID and resource; an entry never reaches a
+// credential of another identity. Entries expire in Redis with their token.
+//
+// When Redis is down, slow, out of memory or refuses the password, a call
+// costs at most [Options.Timeout]; the store then passes over Redis for
+// [Options.Backoff] (doubling while it keeps failing) and the credentials
+// ask their sources. The first failure of an outage is logged at Warn, the
+// rest at Debug; GetToken never fails because of the store.
 package redisstore
 
 import (
