@@ -94,6 +94,7 @@ func TestRefreshLockContention(t *testing.T) {
 		err error
 	}
 	results := make(chan res, n)
+	start := time.Now()
 	for range n {
 		f := cache.WithStore(source, cache.StoreOptions{Store: newStore(t, redisstore.Options{Addr: r.addr()}), Key: func(cache.Request) cache.EntryKey { return k }})
 		go func() {
@@ -105,7 +106,7 @@ func TestRefreshLockContention(t *testing.T) {
 		got := <-results
 		require.NoError(t, got.err)
 		assert.Equal(t, "old", got.tok.Value, "a process that did not get the lock keeps the token it has")
-		assert.WithinDuration(t, time.Now().Add(500*time.Millisecond), got.tok.RefreshOn, 400*time.Millisecond, "and looks again shortly")
+		assert.True(t, got.tok.RefreshOn.After(start) && !got.tok.RefreshOn.After(time.Now().Add(500*time.Millisecond)), "and looks again within half a second")
 	}
 	assert.Equal(t, int32(1), fetches.Load(), "one fetch for ten processes")
 	close(release)
@@ -131,6 +132,7 @@ func TestLockHolderDeath(t *testing.T) {
 	now := time.Now()
 	require.NoError(t, store.Save(context.Background(), lockedKey, cache.Entry{Value: "old", ExpiresOn: now.Add(time.Hour), RefreshOn: now.Add(-time.Second)}))
 
+	started := time.Now()
 	kill := startLockHolder(t, childConfig{Redis: r.addr(), Lease: lease.String()})
 	kill()
 	died := time.Now()
@@ -152,7 +154,7 @@ func TestLockHolderDeath(t *testing.T) {
 		require.NoError(t, err)
 	}
 	assert.Equal(t, int32(1), fetches.Load(), "refreshed once the lease ended")
-	assert.GreaterOrEqual(t, time.Since(died), lease-200*time.Millisecond)
+	assert.GreaterOrEqual(t, time.Since(started), lease, "not before the lease ended")
 }
 
 // TestRedisTrouble: Redis killed, paused (slow), refusing the password or
