@@ -72,9 +72,10 @@ type StoreOptions struct {
 //     with RefreshOn half a second away and tell the engine running the
 //     fetch to look again then, so that an engine holding that token keeps
 //     it and does not wait the 30 s or more a source's unchanged token costs
-//     (see [Engine]); without a usable token they wait
-//     up to 3 s for the holder's, reading the store every 25 ms, and then
-//     fetch their own.
+//     (see [Engine]); without a usable token they wait up to 3 s for the
+//     holder's, reading the store every 25 ms (the one that takes the lock
+//     when a holder gives up without a token fetches), and then fetch their
+//     own.
 //   - A store without a lock is read and written, and every process
 //     refreshes on its own.
 //   - A request with Claims always fetches; its result is saved.
@@ -161,6 +162,12 @@ func (s *sharedFetch) get(ctx context.Context, r Request) (Token, error) {
 		}
 		if ok && storedUsable(e, s.clock.Now()) {
 			return Token(e), nil
+		}
+		// A holder that gave up (its fetch failed) left no token: the next
+		// waiter to take the lock fetches.
+		if unlock, locked, err := s.locker.TryLock(ctx, k); err == nil && locked {
+			defer unlock()
+			return s.fetchAndSave(ctx, r, k)
 		}
 	}
 }

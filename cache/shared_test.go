@@ -319,3 +319,26 @@ func TestWithStoreFailsWhileWaiting(t *testing.T) {
 	assert.Equal(t, "tok-1", r.tok.Value)
 	assert.Equal(t, 1, s.count())
 }
+
+// TestWithStoreHolderGaveUp: the holder releases the lock without saving a
+// token (its fetch failed); a waiter takes the lock and fetches without
+// waiting out lockWait.
+func TestWithStoreHolderGaveUp(t *testing.T) {
+	t.Parallel()
+	s := issuing(time.Hour)
+	st := newMemStore()
+	st.hold(sharedKey, true)
+	e := sharedEngine(t, s, st, nil)
+	ch := getAsync(context.Background(), e, vault)
+	require.NoError(t, s.clk.BlockUntilTimers(context.Background(), 2))
+	st.hold(sharedKey, false)
+	s.clk.Advance(lockPoll)
+	r := await(t, ch, "the waiting Get")
+	require.NoError(t, r.err)
+	assert.Equal(t, "tok-1", r.tok.Value)
+	assert.Equal(t, 1, s.count())
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	assert.False(t, st.locked[sharedKey], "the lock was given back")
+	assert.Equal(t, "tok-1", st.m[sharedKey].Value)
+}
