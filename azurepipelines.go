@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/azcred/azcred/cache"
 	"github.com/azcred/azcred/internal/clock"
 	"github.com/azcred/azcred/internal/env"
 	"github.com/azcred/azcred/internal/httpx"
@@ -41,6 +42,13 @@ type AzurePipelinesCredentialOptions struct {
 	// azcred never sends discovery requests, so it has no effect. Default:
 	// false.
 	DisableInstanceDiscovery bool
+
+	// Cache keeps access tokens in a persistent store (such as
+	// [cache.NewFileStore], or a Redis store shared by a fleet) as well as in
+	// memory, so that later runs of the program, and other processes
+	// sharing the store, reuse them until they are due for refresh.
+	// Default: nil, memory only.
+	Cache cache.Store
 }
 
 // AzurePipelinesCredential authenticates as the app or managed identity of
@@ -105,6 +113,7 @@ func NewAzurePipelinesCredential(tenantID, clientID, serviceConnectionID, system
 		clientID: clientID,
 		options:  co,
 		allowed:  options.AdditionallyAllowedTenants,
+		store:    options.Cache,
 		grant:    federatedGrant(credNameAzurePipelines, src.get),
 	})
 	if err != nil {

@@ -37,6 +37,11 @@ type ClientAssertionCredentialOptions struct {
 // token from a federated identity provider (workload identity federation).
 // The callback is called once per token request, so it may return a rotating
 // token; tokens are cached. It is safe for concurrent use if the callback is.
+//
+// Unlike the secret, certificate and workload identity credentials, two
+// ClientAssertionCredentials never share their in-memory cache: a callback
+// cannot be compared with another, so nothing proves that both hold the same
+// secret. Build the credential once and reuse it, or give it a Cache.
 type ClientAssertionCredential struct {
 	client *entraClient
 	desc   description

@@ -43,6 +43,13 @@ type ClientCertificateCredentialOptions struct {
 	// program, and other processes sharing the store, reuse them until they
 	// are due for refresh. Default: nil, memory only.
 	Cache cache.Store
+	// DisableTokenSharing gives the credential an in-memory token cache of
+	// its own. By default credentials of this process built with the same
+	// tenant, client ID, certificates, private key, SendCertificateChain and options (the same Transport,
+	// Logger, Retry and Cache values) share one, so that a credential built
+	// per request costs one token request per token lifetime, not one per
+	// credential. Default: false.
+	DisableTokenSharing bool
 }
 
 // ClientCertificateCredential authenticates an application (service
@@ -79,6 +86,7 @@ func NewClientCertificateCredential(tenantID, clientID string, certs []*x509.Cer
 		options:  &options.ClientOptions,
 		allowed:  options.AdditionallyAllowedTenants,
 		store:    options.Cache,
+		share:    shareUnless(options.DisableTokenSharing, certificateShare(certs, key, options.SendCertificateChain)),
 		grant: func(ctx context.Context, c *oauth.Client, p oauth.Params) (*oauth.Token, error) {
 			p.Auth = auth(p)
 			return c.ClientCredentials(ctx, p)
@@ -164,3 +172,20 @@ func newCertificateAuth(credential string, certs []*x509.Certificate, key crypto
 func (ClientCertificateCredential) credentialName() string { return credNameCertificate }
 
 var _ TokenCredential = (*ClientCertificateCredential)(nil)
+
+// certificateShare is what a certificate credential shares its engine by:
+// every certificate sent, the chain flag, and the private key (its PKCS #8
+// encoding, hashed with the rest; a key held elsewhere, such as a hardware
+// signer, by its identity).
+func certificateShare(certs []*x509.Certificate, key crypto.PrivateKey, chain bool) shareParts {
+	p := shareParts{material: []string{fmt.Sprint(chain)}}
+	for _, c := range certs {
+		p.material = append(p.material, string(c.Raw))
+	}
+	if der, err := x509.MarshalPKCS8PrivateKey(key); err == nil {
+		p.material = append(p.material, string(der))
+	} else {
+		p.seam = key
+	}
+	return p
+}

@@ -30,6 +30,13 @@ type ClientSecretCredentialOptions struct {
 	// program, and other processes sharing the store, reuse them until they
 	// are due for refresh. Default: nil, memory only.
 	Cache cache.Store
+	// DisableTokenSharing gives the credential an in-memory token cache of
+	// its own. By default credentials of this process built with the same
+	// tenant, client ID, secret and options (the same Transport,
+	// Logger, Retry and Cache values) share one, so that a credential built
+	// per request costs one token request per token lifetime, not one per
+	// credential. Default: false.
+	DisableTokenSharing bool
 }
 
 // ClientSecretCredential authenticates an application (service principal)
@@ -59,6 +66,7 @@ func NewClientSecretCredential(tenantID, clientID, secret string, options *Clien
 		options:  &options.ClientOptions,
 		allowed:  options.AdditionallyAllowedTenants,
 		store:    options.Cache,
+		share:    shareUnless(options.DisableTokenSharing, shareParts{material: []string{secret}}),
 		grant: func(ctx context.Context, c *oauth.Client, p oauth.Params) (*oauth.Token, error) {
 			p.Auth.Secret = secret
 			return c.ClientCredentials(ctx, p)

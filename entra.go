@@ -51,6 +51,10 @@ type entraConfig struct {
 	// store keeps access tokens between processes (the credential's Cache
 	// option); nil keeps them in memory only.
 	store cache.Store
+	// share, when set, lets credentials of the same identity, secret
+	// material and options share one engine in this process (see
+	// sharedengine.go); nil gives the credential its own.
+	share *shareParts
 }
 
 // newEntraClient validates the configuration shared by the Entra ID
@@ -103,7 +107,29 @@ func newEntraClient(cfg entraConfig) (*entraClient, error) {
 		}),
 		Clock: clk,
 	})
-	c.engine = cache.New(c.fetch, &cache.Options{Clock: clk})
+	build := func() *cache.Engine {
+		fetch := c.fetch
+		if c.store != nil {
+			stored := cache.WithStore(c.fetchSource, cache.StoreOptions{
+				Store: c.store, Key: c.storedKey, Name: c.name, Clock: clk, Logger: c.logger,
+			})
+			fetch = func(ctx context.Context, r cache.Request) (cache.Token, error) {
+				if err := validateScopes(c.name, r.Scopes); err != nil {
+					return cache.Token{}, err
+				}
+				return stored(ctx, r)
+			}
+		}
+		return cache.New(fetch, &cache.Options{Clock: clk})
+	}
+	if cfg.share != nil {
+		if k, ok := newShareKey(cfg, host, region, tenant); ok {
+			c.engine = sharedEngine(k, build)
+		}
+	}
+	if c.engine == nil {
+		c.engine = build()
+	}
 	return c, nil
 }
 
@@ -126,14 +152,17 @@ func (c *entraClient) getToken(ctx context.Context, opts TokenRequestOptions) (A
 	return AccessToken{Token: t.Value, ExpiresOn: t.ExpiresOn, RefreshOn: t.RefreshOn}, nil
 }
 
-// fetch is the cache engine's FetchFunc: one token request.
+// fetch is the cache engine's FetchFunc without a persistent cache: one
+// token request.
 func (c *entraClient) fetch(ctx context.Context, r cache.Request) (cache.Token, error) {
 	if err := validateScopes(c.name, r.Scopes); err != nil {
 		return cache.Token{}, err
 	}
-	if t, ok := c.loadStored(ctx, r); ok {
-		return t, nil
-	}
+	return c.fetchSource(ctx, r)
+}
+
+// fetchSource sends one token request for r, whose scopes are valid.
+func (c *entraClient) fetchSource(ctx context.Context, r cache.Request) (cache.Token, error) {
 	endpoint, err := oauth.TokenEndpoint(c.host, r.TenantID, c.region)
 	if err != nil {
 		return cache.Token{}, NewAuthenticationFailedError(c.name, "cannot build the token endpoint", err)
@@ -155,9 +184,7 @@ func (c *entraClient) fetch(ctx context.Context, r cache.Request) (cache.Token, 
 		slog.String("scopes", strings.Join(r.Scopes, " ")), slog.String("tenant", r.TenantID),
 		slog.String("clientID", c.clientID), slog.Time("expiresOn", tok.ExpiresOn),
 		slog.Duration("took", c.clock.Now().Sub(start)))
-	t := cache.Token{Value: tok.AccessToken, ExpiresOn: tok.ExpiresOn, RefreshOn: tok.RefreshOn}
-	c.saveStored(ctx, r, t)
-	return t, nil
+	return cache.Token{Value: tok.AccessToken, ExpiresOn: tok.ExpiresOn, RefreshOn: tok.RefreshOn}, nil
 }
 
 // storedKey names r's access token in the persistent cache: the app at its
@@ -170,40 +197,6 @@ func (c *entraClient) storedKey(r cache.Request) cache.EntryKey {
 		Partition: c.clientID + "@" + c.host,
 		Key:       r.TenantID + " " + strings.Join(slices.Compact(scopes), " "),
 		CAE:       r.EnableCAE,
-	}
-}
-
-// loadStored returns r's token from the persistent cache when one is there
-// and not yet due for refresh: another process (or an earlier run) got it.
-// A request with claims always goes to the authority. A store that fails is
-// logged and passed over.
-func (c *entraClient) loadStored(ctx context.Context, r cache.Request) (cache.Token, bool) {
-	if c.store == nil || r.Claims != "" {
-		return cache.Token{}, false
-	}
-	e, ok, err := c.store.Load(ctx, c.storedKey(r))
-	if err != nil {
-		c.logger.LogAttrs(ctx, slog.LevelWarn, c.name+": reading the persistent cache failed; asking Entra ID", slog.String("error", err.Error()))
-		return cache.Token{}, false
-	}
-	if !ok || e.Value == "" || !c.clock.Now().Before(e.RefreshOn) {
-		return cache.Token{}, false
-	}
-	c.logger.LogAttrs(ctx, slog.LevelDebug, c.name+".GetToken took a token from the persistent cache",
-		slog.String("scopes", strings.Join(r.Scopes, " ")), slog.Time("expiresOn", e.ExpiresOn))
-	return cache.Token(e), true
-}
-
-// saveStored keeps t in the persistent cache with its refresh time, so that
-// every process using the store refreshes it when this one would.
-func (c *entraClient) saveStored(ctx context.Context, r cache.Request, t cache.Token) {
-	if c.store == nil {
-		return
-	}
-	refreshOn, _ := cache.Schedule(c.clock.Now(), t, 0)
-	err := c.store.Save(ctx, c.storedKey(r), cache.Entry{Value: t.Value, ExpiresOn: t.ExpiresOn, RefreshOn: refreshOn})
-	if err != nil {
-		c.logger.LogAttrs(ctx, slog.LevelWarn, c.name+": writing the persistent cache failed; the token is kept in memory only", slog.String("error", err.Error()))
 	}
 }
 

@@ -71,6 +71,15 @@ type ManagedIdentityCredentialOptions struct {
 	// "http://169.254.169.254".
 	IMDSEndpoint string
 
+	// Cache keeps the tokens of a user-assigned identity in a store shared
+	// by processes (such as a Redis store) as well as in memory, so that a
+	// fleet running as that identity asks the endpoint about once per token
+	// lifetime. It is not used for the system-assigned identity, which is a
+	// different principal on every machine. The value must be comparable
+	// (a pointer, as the stores of this module are). Default: nil, memory
+	// only.
+	Cache cache.Store
+
 	// Seams for tests in this package, and the chain's options.
 	arcKeyDir    string        // the Arc agent's token folder; "" = the platform's
 	himdsPath    string        // the Arc agent's executable; "" = the platform's
@@ -113,6 +122,7 @@ type ManagedIdentityCredential struct {
 	chain   bool
 	desc    description
 	engines *miEngines
+	store   cache.Store // user-assigned identities only
 }
 
 // miEngines is a credential's own map of the process-wide engines it uses,
@@ -137,6 +147,7 @@ type miKey struct {
 	id       msi.ID
 	resource string
 	chain    bool
+	store    cache.Store
 }
 
 // miRegistryMax bounds the process-wide registry. Past it, the entry
@@ -216,6 +227,9 @@ func NewManagedIdentityCredential(options *ManagedIdentityCredentialOptions) (*M
 		chain:  options.chainMode,
 		desc:   describe(credNameManagedIdentity, "source", client.Source().String(), "endpoint", client.Endpoint(), "identity", idText),
 	}
+	if err := c.useStore(options.Cache, id); err != nil {
+		return nil, err
+	}
 	c.engines = &miEngines{}
 	empty := map[string]*miEntry{}
 	c.engines.m.Store(&empty)
@@ -256,12 +270,12 @@ func (c *ManagedIdentityCredential) entry(resource string) *miEntry {
 	if e := old[resource]; e != nil {
 		return e
 	}
-	key := miKey{endpoint: c.client.Endpoint(), source: c.client.Source(), id: c.client.ID(), resource: resource, chain: c.chain}
+	key := miKey{endpoint: c.client.Endpoint(), source: c.client.Source(), id: c.client.ID(), resource: resource, chain: c.chain, store: c.store}
 	e := miLookup(key, func() *miEntry {
 		e := &miEntry{scopes: []string{resource}}
-		e.engine = cache.New(func(ctx context.Context, r cache.Request) (cache.Token, error) {
+		e.engine = cache.New(c.storedFetch(resource, func(ctx context.Context, r cache.Request) (cache.Token, error) {
 			return c.fetch(ctx, resource)
-		}, &cache.Options{Clock: c.clock, RefreshTimeout: miRefreshTimeout})
+		}), &cache.Options{Clock: c.clock, RefreshTimeout: miRefreshTimeout})
 		return e
 	})
 	m := make(map[string]*miEntry, len(old)+1)

@@ -65,8 +65,12 @@ func TestConfidentialCredentialsSharePersistentTokens(t *testing.T) {
 	fake := clock.NewFake(time.Now())
 	e := newSecretEmulator(t, nil)
 	store := newMemStore()
+	// Each credential stands for another process: they do not share an
+	// engine, only the store.
 	mk := func() *ClientSecretCredential {
-		return newSecretCredential(t, e, testSecret, func(o *ClientSecretCredentialOptions) { o.Cache, o.clock = store, fake })
+		return newSecretCredential(t, e, testSecret, func(o *ClientSecretCredentialOptions) {
+			o.Cache, o.clock, o.DisableTokenSharing = store, fake, true
+		})
 	}
 	ctx := context.Background()
 

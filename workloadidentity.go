@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/azcred/azcred/cache"
 	"github.com/azcred/azcred/internal/clock"
 	"github.com/azcred/azcred/internal/env"
 	"github.com/azcred/azcred/internal/httpx"
@@ -82,6 +83,21 @@ type WorkloadIdentityCredentialOptions struct {
 	// once. When none of these variables is set, requests go to the
 	// authority directly. Default: false.
 	EnableAzureProxy bool
+
+	// Cache keeps access tokens in a persistent store (such as
+	// [cache.NewFileStore], or a Redis store shared by a fleet) as well as in
+	// memory, so that later runs of the program, and other processes
+	// sharing the store, reuse them until they are due for refresh.
+	// Default: nil, memory only.
+	Cache cache.Store
+
+	// DisableTokenSharing gives the credential an in-memory token cache of
+	// its own. By default credentials of this process built with the same
+	// tenant, client ID, token file and options (the same Transport,
+	// Logger, Retry and Cache values) share one, so that a credential built
+	// per request costs one token request per token lifetime, not one per
+	// credential. Default: false.
+	DisableTokenSharing bool
 
 	// files reads the token and CA files; tests count its reads.
 	files fileReader
@@ -212,6 +228,8 @@ func NewWorkloadIdentityCredential(options *WorkloadIdentityCredentialOptions) (
 		clientID: o.ClientID,
 		options:  &co,
 		allowed:  o.AdditionallyAllowedTenants,
+		store:    o.Cache,
+		share:    shareUnless(o.DisableTokenSharing, shareParts{material: []string{o.TokenFilePath}, seam: o.files}),
 		grant:    federatedGrant(credNameWorkloadIdentity, tf.get),
 	})
 	if err != nil {

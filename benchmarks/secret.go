@@ -79,8 +79,12 @@ type getFunc func(ctx context.Context) (time.Time, error)
 func secretCredential(lib Library, e *emulator.Emulator) (getFunc, error) {
 	switch lib {
 	case Azcred:
+		// Each credential stands for a new process: without the opt-out,
+		// credentials of one identity and secret in this process would share
+		// one cache, and a new one would cost no request at all.
 		c, err := azcred.NewClientSecretCredential(benchTenant, benchClient, benchSecret, &azcred.ClientSecretCredentialOptions{
-			ClientOptions: azcred.ClientOptions{AuthorityHost: e.URL(), Transport: e.Client()},
+			ClientOptions:       azcred.ClientOptions{AuthorityHost: e.URL(), Transport: e.Client()},
+			DisableTokenSharing: true,
 		})
 		if err != nil {
 			return nil, err

@@ -65,7 +65,8 @@ type Options struct {
 //     failed fetch keeps the held token and is tried again 30 s later; a
 //     fetch whose token does not expire later than the held one keeps the
 //     held token and is tried again after max(30 s, half the time left until
-//     "usable until").
+//     "usable until"), or sooner (at least 100 ms later) when the fetch is
+//     [WithStore]'s and another process is refreshing the token.
 //   - Expired or absent: callers wait for one shared fetch of the key, the
 //     same one a background refresh would be. Each caller stops waiting when
 //     its own context ends (Get then returns the context's error); the fetch
@@ -165,6 +166,21 @@ type flight struct {
 	// cached: the key was invalidated, or a claims fetch replaced the token,
 	// after this fetch started. The waiters still get the result.
 	discard bool
+	// lookAgain is set by a fetch through a shared store (see lookAgainAt),
+	// on the fetch's own goroutine, when another process is refreshing the
+	// token: the time to try again if the fetch did not extend the token.
+	lookAgain time.Time
+}
+
+// lookAgainKey carries a fetch's *flight.lookAgain in its context.
+type lookAgainKey struct{}
+
+// lookAgainAt tells the engine running the fetch of ctx, if any, to try
+// again at t should this fetch not extend the held token.
+func lookAgainAt(ctx context.Context, t time.Time) {
+	if p, ok := ctx.Value(lookAgainKey{}).(*time.Time); ok {
+		*p = t
+	}
 }
 
 // New constructs an Engine that gets tokens from fetch. Pass nil to accept
@@ -307,6 +323,7 @@ func (e *Engine) startLocked(ctx context.Context, fk flightKey, r Request) *flig
 	e.running++
 	r.Scopes = slices.Clone(r.Scopes)
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.timeout)
+	fctx = context.WithValue(fctx, lookAgainKey{}, &f.lookAgain)
 	go e.run(fctx, cancel, f, r)
 	return f
 }
@@ -359,8 +376,9 @@ func (e *Engine) storeLocked(f *flight, now time.Time, jitter float64) {
 		}
 	case held && !claims && !f.tok.ExpiresOn.After(cur.tok.ExpiresOn):
 		// The source handed back its own cached token (or an older one):
-		// keep ours and ask again a few times before it runs out.
-		e.retryLocked(k, cur, now.Add(max(retryDelay, cur.usableUntil.Sub(now)/2)), now)
+		// keep ours and ask again a few times before it runs out, or sooner
+		// when a shared store said another process is refreshing it.
+		e.retryLocked(k, cur, notExtendedRetry(now, f.lookAgain, cur.usableUntil), now)
 	default:
 		refreshAt, usableUntil := Schedule(now, f.tok, jitter)
 		if !now.Before(usableUntil) {
@@ -382,6 +400,30 @@ func (e *Engine) storeLocked(f *flight, now time.Time, jitter float64) {
 // entry expires first, and the next caller fetches.
 func (e *Engine) retryLocked(k key, cur *entry, at, now time.Time) {
 	e.putLocked(k, &entry{tok: cur.tok, refreshAt: minTime(at, cur.usableUntil), usableUntil: cur.usableUntil}, now)
+}
+
+// notExtendedRetry is when to try again after a refresh at now returned a
+// token that expires no later than the held one, usable until usableUntil:
+// after max(30 s, half the time left), or at hint, the time a shared store
+// named (see [WithStore]), when that comes sooner (but not before
+// lookAgainFloor has passed). A store names one while another process
+// refreshes the token, or when jitter woke this one before the fleet's
+// refresh time: the engine then looks again shortly instead of waiting until
+// the token nearly runs out. A source's own RefreshOn is not a hint here: a
+// tool or endpoint that hands back its cached token is not polled.
+func notExtendedRetry(now, hint, usableUntil time.Time) time.Time {
+	at := now.Add(max(retryDelay, usableUntil.Sub(now)/2))
+	if hint = hint.Round(0); hint.After(now) {
+		at = minTime(at, maxTime(hint, now.Add(lookAgainFloor)))
+	}
+	return at
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 func minTime(a, b time.Time) time.Time {

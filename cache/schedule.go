@@ -34,6 +34,10 @@ const (
 	// retryDelay is the shortest wait before a background refresh is tried
 	// again after one that failed or did not extend the token.
 	retryDelay = 30 * time.Second
+	// lookAgainFloor is the shortest wait before a background refresh is
+	// tried again after one that did not extend the token but said, by its
+	// RefreshOn, to look again sooner than retryDelay.
+	lookAgainFloor = 100 * time.Millisecond
 )
 
 // Schedule computes when a token received at received should be refreshed
