@@ -61,10 +61,10 @@ func vmClient(to string) *http.Client {
 // its own, because both libraries cache managed-identity tokens beyond one
 // credential.
 type vmHost struct {
-	e      *emulator.Emulator
-	imds   *emulator.MIHost
-	client *http.Client
-	next   int // the next resource's number
+	e    *emulator.Emulator
+	imds *emulator.MIHost
+	addr string // the IMDS listener's loopback address
+	next int    // the next resource's number
 }
 
 func newVMHost() (*vmHost, error) {
@@ -81,19 +81,23 @@ func newVMHost() (*vmHost, error) {
 	if err != nil {
 		return nil, errors.Join(err, e.Close())
 	}
-	return &vmHost{e: e, imds: imds, client: vmClient(u.Host)}, nil
+	return &vmHost{e: e, imds: imds, addr: u.Host}, nil
 }
 
 func (h *vmHost) Close() error { return h.e.Close() }
 
 // firstToken constructs lib's DefaultAzureCredential and gets its first
-// token, for a resource no earlier call asked for.
+// token, for a resource no earlier call asked for, through a client of its
+// own: a process's first token includes connecting to IMDS, and neither
+// library may reuse a connection an earlier run opened.
 func (h *vmHost) firstToken(ctx context.Context, lib Library) error {
 	scope := fmt.Sprintf("https://vm-bench-%d.example.com/.default", h.next)
 	h.next++
+	hc := vmClient(h.addr)
+	defer hc.CloseIdleConnections()
 	switch lib {
 	case Azcred:
-		c, err := azcred.NewDefaultAzureCredential(&azcred.DefaultAzureCredentialOptions{ClientOptions: azcred.ClientOptions{Transport: h.client}})
+		c, err := azcred.NewDefaultAzureCredential(&azcred.DefaultAzureCredentialOptions{ClientOptions: azcred.ClientOptions{Transport: hc}})
 		if err != nil {
 			return err
 		}
@@ -101,7 +105,7 @@ func (h *vmHost) firstToken(ctx context.Context, lib Library) error {
 			return fmt.Errorf("benchmarks: %s's DefaultAzureCredential on a VM: %w", lib, err)
 		}
 	case Azidentity:
-		c, err := azidentity.NewDefaultAzureCredential(&azidentity.DefaultAzureCredentialOptions{ClientOptions: azcore.ClientOptions{Transport: h.client}})
+		c, err := azidentity.NewDefaultAzureCredential(&azidentity.DefaultAzureCredentialOptions{ClientOptions: azcore.ClientOptions{Transport: hc}})
 		if err != nil {
 			return err
 		}
@@ -131,7 +135,8 @@ func isolateVM() (restore func(), err error) {
 // VM measures DefaultAzureCredential's first token on a simulated Azure VM:
 // no AZURE_* variables, no developer tools on the search path, and IMDS
 // answering at 169.254.169.254 (the emulator's IMDS on loopback, reached
-// through [vmClient], given to the credential as its transport). It changes
+// through [vmClient], a new one for each run, given to the credential as
+// its transport). It changes
 // the process's environment while it runs (see the package documentation).
 func VM(ctx context.Context, lib Library, runs int) (VMResult, error) {
 	if err := lib.check(); err != nil {
