@@ -602,7 +602,9 @@ type DefaultAzureCredentialOptions struct {
 
 	// IMDSProbeTimeout bounds how long managed identity waits for the
 	// Instance Metadata Service before deciding it is absent (only while
-	// other sources are in the chain). Default: 1 s.
+	// other sources are in the chain). When IMDS has not answered within a
+	// fifth of it, the chain may start the developer tools meanwhile.
+	// Default: 1 s.
 	IMDSProbeTimeout time.Duration
 
 	// AlwaysProbeIMDS makes managed identity probe IMDS on every machine.

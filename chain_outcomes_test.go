@@ -78,6 +78,30 @@ func (h *recordHandler) attemptTime(t *testing.T, source string) time.Time {
 	return time.Time{}
 }
 
+// attemptError is the error of the chain's Debug record about source.
+func (h *recordHandler) attemptError(t *testing.T, source string) string {
+	t.Helper()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, r := range h.records {
+		var src, msg string
+		r.Attrs(func(a slog.Attr) bool {
+			switch a.Key {
+			case "source":
+				src = a.Value.String()
+			case "error":
+				msg = a.Value.String()
+			}
+			return true
+		})
+		if r.Level == slog.LevelDebug && src == source && strings.HasSuffix(r.Message, " attempt") {
+			return msg
+		}
+	}
+	t.Fatalf("no Debug attempt record for %s", source)
+	return ""
+}
+
 // blackholedIMDS returns the base URL of a loopback address where
 // connecting hangs, as it does for 169.254.169.254 on a machine outside
 // Azure: a listener with a backlog of 0 that never accepts, whose queue is
@@ -320,6 +344,7 @@ func TestDefaultChainLaptopToolsOneAtATimeInOrder(t *testing.T) {
 				assert.GreaterOrEqual(t, calls[i].Start.Sub(calls[i-1].Start), 100*time.Millisecond, "%s started while %s ran", calls[i].Tool, calls[i-1].Tool)
 			}
 			assert.Empty(t, h.logs.at(slog.LevelWarn), "unavailable sources log at Debug only")
+			assert.Contains(t, h.logs.attemptError(t, "AzureCLICredential"), "az login", "a needed source's reason is logged at Debug")
 			h.infoNamesOnly(t, "AzureDeveloperCLICredential")
 		})
 	}

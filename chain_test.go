@@ -438,3 +438,72 @@ func TestNewChainedTokenCredentialRefusesTypedNil(t *testing.T) {
 	_, err := NewChainedTokenCredential([]TokenCredential{newFakeSource("A", OutcomeSucceeded), unchecked}, nil)
 	assert.ErrorContains(t, err, "source 2 is nil")
 }
+
+// The start rule with fakes: what each source declares decides what may
+// start before it has answered.
+func TestChainStartRule(t *testing.T) {
+	t.Parallel()
+	t.Run("a configured source: nothing after it starts", func(t *testing.T) {
+		t.Parallel()
+		env := newFakeSource("Env", OutcomeSucceeded)
+		env.cost, env.started, env.release = costDecided, make(chan struct{}), make(chan struct{})
+		tool := newFakeSource("Tool", OutcomeSucceeded)
+		tool.cost = costProcess
+		chain := chainOf(true, env, tool)
+		go func() { <-env.started; close(env.release) }()
+		_, err := chain.GetToken(context.Background(), armRequest)
+		require.NoError(t, err)
+		chain.waitProbes()
+		assert.Equal(t, int32(0), tool.calls.Load())
+	})
+	t.Run("a probe that does not wait on the network: nothing starts early", func(t *testing.T) {
+		t.Parallel()
+		imds := newFakeSource("IMDS", OutcomeSucceeded)
+		imds.cost, imds.silent, imds.started, imds.release = costProbe, true, make(chan struct{}), make(chan struct{})
+		tool := newFakeSource("Tool", OutcomeSucceeded)
+		tool.cost = costProcess
+		chain := chainOf(true, imds, tool)
+		go func() { <-imds.started; close(imds.release) }()
+		tok, err := chain.GetToken(context.Background(), armRequest)
+		require.NoError(t, err)
+		assert.Equal(t, "token-of-IMDS", tok.Token)
+		chain.waitProbes()
+		assert.Equal(t, int32(0), tool.calls.Load())
+	})
+	t.Run("while a probe waits, tools run one at a time, in order", func(t *testing.T) {
+		t.Parallel()
+		imds := newFakeSource("IMDS", OutcomeUnavailable)
+		imds.cost, imds.started, imds.release = costProbe, make(chan struct{}), make(chan struct{})
+		az := newFakeSource("az", OutcomeUnavailable)
+		az.cost, az.started, az.release = costProcess, make(chan struct{}), make(chan struct{})
+		azd := newFakeSource("azd", OutcomeSucceeded)
+		azd.cost, azd.started, azd.release = costProcess, make(chan struct{}), make(chan struct{})
+		chain := chainOf(true, imds, az, azd)
+		done := make(chan AccessToken, 1)
+		go func() {
+			tok, err := chain.GetToken(context.Background(), armRequest)
+			assert.NoError(t, err)
+			done <- tok
+		}()
+		<-az.started // started while IMDS waits
+		select {
+		case <-azd.started:
+			t.Fatal("azd started while az ran")
+		default:
+		}
+		close(az.release) // az: unavailable
+		<-azd.started     // now azd, IMDS still waiting
+		close(azd.release)
+		select {
+		case <-done:
+			t.Fatal("decided before IMDS answered")
+		default:
+		}
+		close(imds.release)
+		assert.Equal(t, "token-of-azd", (<-done).Token)
+		chain.waitProbes()
+		for _, f := range []*fakeSource{imds, az, azd} {
+			assert.Equal(t, int32(1), f.calls.Load(), f.name)
+		}
+	})
+}

@@ -2,6 +2,7 @@ package benchmarks
 
 import (
 	"context"
+	"runtime"
 	"testing"
 )
 
@@ -60,6 +61,35 @@ func BenchmarkFirstToken(b *testing.B) {
 				}
 			}
 			b.ReportMetric(float64(len(e.Requests()))/float64(b.N), "requests/op")
+		})
+	}
+}
+
+// BenchmarkVMFirstToken is DefaultAzureCredential's construction and first
+// token on a simulated VM (see VM), with the IMDS requests per first token.
+func BenchmarkVMFirstToken(b *testing.B) {
+	if runtime.GOOS == "windows" {
+		b.Fatal("VM changes PATH to an empty folder; run it on Linux or macOS")
+	}
+	for _, lib := range Libraries {
+		b.Run(string(lib), func(b *testing.B) {
+			h, err := newVMHost()
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer h.Close()
+			restore, err := isolateVM()
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer restore()
+			ctx := context.Background()
+			for b.Loop() {
+				if err := h.firstToken(ctx, lib); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(len(h.imds.Requests()))/float64(b.N), "imds-requests/op")
 		})
 	}
 }

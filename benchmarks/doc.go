@@ -7,12 +7,14 @@
 // [CachedGetToken] (a held token, one goroutine or parallel), [Storm] (many
 // callers at expiry), [AzureCLI] (repeated GetToken with a fake `az`),
 // [Laptop] (DefaultAzureCredential where only a fake `az` works and the
-// Instance Metadata Service address is blackholed) and [BinarySizes] (a
+// Instance Metadata Service address is blackholed), [VM]
+// (DefaultAzureCredential where IMDS answers at 169.254.169.254, redirected
+// to the emulator on loopback) and [BinarySizes] (a
 // minimal DefaultAzureCredential program of each library and a net/http
 // baseline, stripped). [Run] runs them all and returns a [Table];
 // `go run ./cmd/sidebyside` prints it.
 //
-// [AzureCLI] and [Laptop] change the process's environment (PATH, and the
+// [AzureCLI], [Laptop] and [VM] change the process's environment (PATH, and the
 // AZURE_*, IDENTITY_*, MSI_* and IMDS_* variables) while they run and restore
 // it afterwards, because both libraries find `az` through PATH and read their
 // configuration from the environment: do not run them concurrently with

@@ -56,13 +56,88 @@ func vmClient(to string) *http.Client {
 	return &http.Client{Transport: t}
 }
 
+// vmHost is a simulated Azure VM: the emulator's IMDS on loopback, reached
+// at 169.254.169.254 through client. Each first token asks for a resource of
+// its own, because both libraries cache managed-identity tokens beyond one
+// credential.
+type vmHost struct {
+	e    *emulator.Emulator
+	imds *emulator.MIHost
+	addr string // the IMDS listener's loopback address
+	next int    // the next resource's number
+}
+
+func newVMHost() (*vmHost, error) {
+	e, err := emulator.New(nil)
+	if err != nil {
+		return nil, err
+	}
+	e.SetSystemAssignedIdentity(emulator.ManagedIdentity{})
+	imds, err := e.StartIMDS()
+	if err != nil {
+		return nil, errors.Join(err, e.Close())
+	}
+	u, err := url.Parse(imds.URL())
+	if err != nil {
+		return nil, errors.Join(err, e.Close())
+	}
+	return &vmHost{e: e, imds: imds, addr: u.Host}, nil
+}
+
+func (h *vmHost) Close() error { return h.e.Close() }
+
+// firstToken constructs lib's DefaultAzureCredential and gets its first
+// token, for a resource no earlier call asked for, through a client of its
+// own: a process's first token includes connecting to IMDS, and neither
+// library may reuse a connection an earlier run opened.
+func (h *vmHost) firstToken(ctx context.Context, lib Library) error {
+	scope := fmt.Sprintf("https://vm-bench-%d.example.com/.default", h.next)
+	h.next++
+	hc := vmClient(h.addr)
+	defer hc.CloseIdleConnections()
+	switch lib {
+	case Azcred:
+		c, err := azcred.NewDefaultAzureCredential(&azcred.DefaultAzureCredentialOptions{ClientOptions: azcred.ClientOptions{Transport: hc}})
+		if err != nil {
+			return err
+		}
+		if _, err := c.GetToken(ctx, azcred.TokenRequestOptions{Scopes: []string{scope}}); err != nil {
+			return fmt.Errorf("benchmarks: %s's DefaultAzureCredential on a VM: %w", lib, err)
+		}
+	case Azidentity:
+		c, err := azidentity.NewDefaultAzureCredential(&azidentity.DefaultAzureCredentialOptions{ClientOptions: azcore.ClientOptions{Transport: hc}})
+		if err != nil {
+			return err
+		}
+		if _, err := c.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{scope}}); err != nil {
+			return fmt.Errorf("benchmarks: %s's DefaultAzureCredential on a VM: %w", lib, err)
+		}
+	default:
+		return lib.check()
+	}
+	return nil
+}
+
+// isolateVM makes the process's environment that of a VM with no
+// developer tools: no AZURE_* variables and an empty search path.
+func isolateVM() (restore func(), err error) {
+	empty, err := os.MkdirTemp("", "azcred-bench-vm-")
+	if err != nil {
+		return nil, err
+	}
+	undo := isolateEnv(empty)
+	return func() {
+		undo()
+		os.RemoveAll(empty)
+	}, nil
+}
+
 // VM measures DefaultAzureCredential's first token on a simulated Azure VM:
 // no AZURE_* variables, no developer tools on the search path, and IMDS
 // answering at 169.254.169.254 (the emulator's IMDS on loopback, reached
-// through [vmClient], given to the credential as its transport). Each run
-// asks for a resource of its own, because both libraries cache
-// managed-identity tokens beyond one credential. It changes the process's
-// environment while it runs (see the package documentation).
+// through [vmClient], a new one for each run, given to the credential as
+// its transport). It changes
+// the process's environment while it runs (see the package documentation).
 func VM(ctx context.Context, lib Library, runs int) (VMResult, error) {
 	if err := lib.check(); err != nil {
 		return VMResult{}, err
@@ -70,54 +145,23 @@ func VM(ctx context.Context, lib Library, runs int) (VMResult, error) {
 	if runs < 1 {
 		return VMResult{}, fmt.Errorf("benchmarks: VM needs at least one run, got %d", runs)
 	}
-	e, err := emulator.New(nil)
+	h, err := newVMHost()
 	if err != nil {
 		return VMResult{}, err
 	}
-	defer e.Close()
-	e.SetSystemAssignedIdentity(emulator.ManagedIdentity{})
-	imds, err := e.StartIMDS()
+	defer h.Close()
+	restore, err := isolateVM()
 	if err != nil {
 		return VMResult{}, err
 	}
-	u, err := url.Parse(imds.URL())
-	if err != nil {
-		return VMResult{}, err
-	}
-	hc := vmClient(u.Host)
-	empty, err := os.MkdirTemp("", "azcred-bench-vm-")
-	if err != nil {
-		return VMResult{}, err
-	}
-	defer os.RemoveAll(empty)
-	restore := isolateEnv(empty)
 	defer restore()
-
 	latencies := make([]time.Duration, 0, runs)
-	for i := range runs {
-		scope := fmt.Sprintf("https://vm-bench-%d.example.com/.default", i)
+	for range runs {
 		start := time.Now()
-		switch lib {
-		case Azcred:
-			c, err := azcred.NewDefaultAzureCredential(&azcred.DefaultAzureCredentialOptions{ClientOptions: azcred.ClientOptions{Transport: hc}})
-			if err != nil {
-				return VMResult{}, err
-			}
-			if _, err := c.GetToken(ctx, azcred.TokenRequestOptions{Scopes: []string{scope}}); err != nil {
-				return VMResult{}, fmt.Errorf("benchmarks: %s's DefaultAzureCredential on a VM: %w", lib, err)
-			}
-		case Azidentity:
-			c, err := azidentity.NewDefaultAzureCredential(&azidentity.DefaultAzureCredentialOptions{ClientOptions: azcore.ClientOptions{Transport: hc}})
-			if err != nil {
-				return VMResult{}, err
-			}
-			if _, err := c.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{scope}}); err != nil {
-				return VMResult{}, fmt.Errorf("benchmarks: %s's DefaultAzureCredential on a VM: %w", lib, err)
-			}
-		default:
-			return VMResult{}, errors.New("benchmarks: unknown library")
+		if err := h.firstToken(ctx, lib); err != nil {
+			return VMResult{}, err
 		}
 		latencies = append(latencies, time.Since(start))
 	}
-	return VMResult{Runs: runs, Requests: float64(len(imds.Requests())) / float64(runs), Latency: median(latencies)}, nil
+	return VMResult{Runs: runs, Requests: float64(len(h.imds.Requests())) / float64(runs), Latency: median(latencies)}, nil
 }
