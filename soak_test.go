@@ -36,10 +36,12 @@ import (
 // The chaos soak: every source family lives through 24 hours of the fake
 // clock, with tokens of one hour and of ten minutes, while its endpoint
 // meets a schedule of faults and callers ask for tokens at a steady rate,
-// some of them giving up. Time moves only when nothing is on the wire, so a
-// day takes a second or two of real time; the emulator's endpoints are
-// real loopback servers, and the faults are served half by the endpoint
-// itself (emulator fault hooks) and half by the transport in front of it.
+// some of them giving up. Time moves only when nothing is on the wire and
+// jumps over the idle stretches, so a day takes a few seconds of real
+// time; the emulator's endpoints are real loopback servers, the fake az is
+// in process, and the faults are served half by the endpoint itself
+// (emulator fault hooks) and half by the transport in front of it. The
+// only real wait is one hung request per run, which the try timeout ends.
 //
 // What must hold: no GetToken fails while a token that was handed out
 // earlier is still usable (ExpiresOn minus 30 s, the engine's margin for
