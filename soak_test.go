@@ -563,7 +563,6 @@ type soakResult struct {
 
 // soakHarness drives one run.
 type soakHarness struct {
-	t      *testing.T
 	clk    *clock.Fake
 	target soakTarget
 	faults *soakFaults
@@ -723,7 +722,7 @@ func (h *soakHarness) settle() {
 func runSoak(t *testing.T, fam soakFamily, life time.Duration, seed uint64) {
 	clk := clock.NewFake(time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC))
 	faults := newSoakFaults(clk)
-	h := &soakHarness{t: t, clk: clk, faults: faults, target: fam.start(t, clk, life, faults)}
+	h := &soakHarness{clk: clk, faults: faults, target: fam.start(t, clk, life, faults)}
 	rng := rand.New(rand.NewPCG(seed, uint64(life)))
 	start := clk.Now()
 	end := start.Add(soakDuration)
