@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -323,6 +324,8 @@ type soakTarget struct {
 	// sameTokenFirst: the source hands back its own cached token until it
 	// renews it, so a refresh may take two runs.
 	sameTokenFirst bool
+	// note, when set, adds to the run's figures.
+	note func() string
 }
 
 type soakFamily struct {
@@ -440,19 +443,35 @@ var soakFamilies = []soakFamily{
 	}},
 	{"AzureCLI", func(t *testing.T, clk *clock.Fake, life time.Duration, faults *soakFaults) soakTarget {
 		az := &soakAz{clk: clk, life: life, faults: faults, expiries: map[string]time.Time{}}
+		if runtime.GOOS != "windows" {
+			// A share of the runs start a real process: a script that
+			// prints the answer the fake wrote for it.
+			dir := t.TempDir()
+			az.answerPath = filepath.Join(dir, "answer.json")
+			script := "#!/bin/sh\nexec cat '" + az.answerPath + "'\n"
+			require.NoError(t, os.WriteFile(filepath.Join(dir, "az"), []byte(script), 0o700))
+			az.real = exec.OS{Path: dir}
+		}
 		c, err := NewAzureCLICredential(&AzureCLICredentialOptions{devToolSeams: devToolSeams{runner: az, clock: clk, getenv: envMap()}})
 		require.NoError(t, err)
-		return soakTarget{cred: c, engine: func() *cache.Engine { return c.tool.engine }, expiry: az.expiry, tries: 1, sameTokenFirst: true}
+		return soakTarget{cred: c, engine: func() *cache.Engine { return c.tool.engine }, expiry: az.expiry, tries: 1, sameTokenFirst: true,
+			note: func() string { return fmt.Sprintf("; %d of the runs were real processes", az.realRuns.Load()) }}
 	}},
 }
 
 // soakAz is a fake az: it keeps its own token and hands it back until less
 // than 5 minutes are left, as az does, and fails as az does when it meets
-// a fault.
+// a fault. Every soakRealEvery-th healthy run goes through real, a script
+// run by the OS runner that prints the answer soakAz wrote for it.
 type soakAz struct {
 	clk    *clock.Fake
 	life   time.Duration
 	faults *soakFaults
+
+	real       exec.Runner // nil: no real share
+	answerPath string
+	runs       atomic.Int64
+	realRuns   atomic.Int64
 
 	mu       sync.Mutex
 	n        int
@@ -461,7 +480,10 @@ type soakAz struct {
 	expiries map[string]time.Time
 }
 
-func (a *soakAz) Run(_ context.Context, c exec.Command) (exec.Result, error) {
+// soakRealEvery is how often a healthy az run is a real process.
+const soakRealEvery = 8
+
+func (a *soakAz) Run(ctx context.Context, c exec.Command) (exec.Result, error) {
 	if c.Name != "az" {
 		return exec.Result{}, fmt.Errorf("soak: unexpected command %q", c.Name)
 	}
@@ -487,6 +509,13 @@ func (a *soakAz) Run(_ context.Context, c exec.Command) (exec.Result, error) {
 		default: // soakOutage
 			return fail("ERROR: HTTPSConnectionPool(host='login.microsoftonline.com', port=443): Max retries exceeded with url: /organizations/oauth2/v2.0/token\n")
 		}
+	}
+	if a.real != nil && a.runs.Add(1)%soakRealEvery == 0 {
+		if err := os.WriteFile(a.answerPath, answer, 0o600); err != nil {
+			return exec.Result{}, err
+		}
+		a.realRuns.Add(1)
+		return a.real.Run(ctx, c)
 	}
 	return exec.Result{Stdout: answer}, nil
 }
@@ -785,8 +814,12 @@ func runSoak(t *testing.T, fam soakFamily, life time.Duration, seed uint64) {
 	}
 	t.Logf("soak %s token %v: %v simulated in %v: %d GetToken: %d ok, %d cancelled, %d failed with no usable token, %d failed while a valid token existed; %d expired tokens handed out; %d secrets in errors",
 		fam.name, life, soakDuration, wall.Round(time.Millisecond), r.calls, r.ok, r.cancelled, r.failedNoToken, r.failedWhileValid, r.expired, r.leaked)
-	t.Logf("soak %s token %v: %d requests, max %d/h (bound %d), %d quiet hours max %d/h (bound %d); faults met: %s",
-		fam.name, life, total, maxAny, anyBound, quiet, maxQuiet, quietBound, strings.Join(injected, " "))
+	note := ""
+	if h.target.note != nil {
+		note = h.target.note()
+	}
+	t.Logf("soak %s token %v: %d requests, max %d/h (bound %d), %d quiet hours max %d/h (bound %d); faults met: %s%s",
+		fam.name, life, total, maxAny, anyBound, quiet, maxQuiet, quietBound, strings.Join(injected, " "), note)
 
 	assert.Zero(t, r.failedWhileValid, "failed GetToken while a valid token existed; first: %s", r.firstViolation)
 	assert.Zero(t, r.expired, "expired tokens handed out; first: %s", r.firstViolation)
