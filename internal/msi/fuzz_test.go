@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -107,6 +108,15 @@ type fuzzDoer struct {
 	requests  int
 }
 
+// sentSecret is the Arc key the client sent after the challenge, "" when
+// it sent none.
+func (d *fuzzDoer) sentSecret() string {
+	if d.sentKey == "" {
+		return ""
+	}
+	return "fuzz-arc-key-content"
+}
+
 func (d *fuzzDoer) Do(r *http.Request) (*http.Response, error) {
 	d.requests++
 	h, status, body := d.header.Clone(), d.status, d.body
@@ -145,6 +155,10 @@ func FuzzHostAnswer(f *testing.F) {
 		f.Add(uint8(i), uint16(404), "", []byte(`{"statusCode":404,"message":"Not found"}`))
 		f.Add(uint8(i), uint16(429), "Retry-After: 1", []byte(`{"error":"throttled"}`))
 		f.Add(uint8(i), uint16(500), "", []byte(`<html>500 internal error</html>`))
+		// Endpoints that echo what they were sent, raw and JSON-escaped.
+		f.Add(uint8(i), uint16(400), "", []byte(`{"error":"bad","echo":"fuzz-identity-header-secret fuzz-msi-secret-value fuzz-arc-key-content"}`))
+		f.Add(uint8(i), uint16(200), "", []byte(`{"access_token":"opaque-token-value","expires_on":"bad","echo":"\u0066uzz-msi-secret-value"}`))
+		f.Add(uint8(i), uint16(500), "", []byte(`fuzz-identity-header-secret; fuzz-arc-key-content`))
 	}
 	dir := f.TempDir()
 	key := filepath.Join(dir, "agent.key")
@@ -188,6 +202,16 @@ func FuzzHostAnswer(f *testing.F) {
 		}
 		if d.sentKey != "" && d.sentKey != "Basic fuzz-arc-key-content" {
 			t.Fatalf("sent %q after the challenge", d.sentKey)
+		}
+		if err != nil {
+			// Whatever the endpoint answered, the report never holds a
+			// secret this host's request sent.
+			text := err.Error() + fmt.Sprintf(" %+v %v", err, err)
+			for _, secret := range []string{h.env[env.IdentityHeader], h.env[env.MSISecret], d.sentSecret()} {
+				if secret != "" && strings.Contains(text, secret) {
+					t.Fatalf("the error holds the secret %q: %s", secret, text)
+				}
+			}
 		}
 	})
 }
