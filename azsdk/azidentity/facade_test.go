@@ -126,7 +126,10 @@ func TestClientOptionsPoliciesRetryTelemetry(t *testing.T) {
 	// ShouldRetry overrides StatusCodes.
 	e.InjectFault(emulator.Fault{Path: "/oauth2/v2.0/token", Status: http.StatusServiceUnavailable})
 	var asked atomic.Int32
-	o.Retry.ShouldRetry = func(res *http.Response, err error) bool { asked.Add(1); return res != nil && res.StatusCode == http.StatusServiceUnavailable }
+	o.Retry.ShouldRetry = func(res *http.Response, err error) bool {
+		asked.Add(1)
+		return res != nil && res.StatusCode == http.StatusServiceUnavailable
+	}
 	cred, err = azidentity.NewClientSecretCredential(testTenant, testClient, testSecret, &azidentity.ClientSecretCredentialOptions{ClientOptions: o})
 	require.NoError(t, err)
 	_, err = cred.GetToken(context.Background(), armRequest)
