@@ -79,6 +79,7 @@ func NewDefaultAzureCredential(options *DefaultAzureCredentialOptions) (*Default
 		TenantID:                     o.TenantID,
 		RequireAzureTokenCredentials: o.RequireAzureTokenCredentials,
 		DisableInstanceDiscovery:     o.DisableInstanceDiscovery,
+		DeveloperToolOrder:           []string{credNameAzureCLI, credNameAzureDeveloperCLI, credNameAzurePowerShell},
 	})
 	if err != nil {
 		return nil, err

@@ -67,9 +67,6 @@
 //     AuthenticationRecord option for the same reason (it always signs in
 //     with its password), and its Authenticate builds the record from the
 //     claims of the access token it got.
-//   - DefaultAzureCredential tries the developer tools in azcred's order
-//     when azcred's chain does not offer azidentity's; see
-//     [DefaultAzureCredential] for the order in effect.
 //   - Service Fabric's managed identity pins its endpoint's certificate, so
 //     its requests go directly over the caller's *http.Client (or a default
 //     one) instead of through the pipeline: policies, retries and logging do

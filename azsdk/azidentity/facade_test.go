@@ -379,3 +379,26 @@ func BenchmarkGetTokenCached(b *testing.B) {
 		}
 	}
 }
+
+func TestDefaultAzureCredentialToolOrder(t *testing.T) {
+	t.Setenv("AZURE_TOKEN_CREDENTIALS", "dev")
+	t.Setenv("PATH", t.TempDir()) // no tool is installed
+	cred, err := azidentity.NewDefaultAzureCredential(nil)
+	require.NoError(t, err)
+	_, err = cred.GetToken(context.Background(), armRequest)
+	require.Error(t, err)
+	var unavailable interface{ NonRetriable() }
+	require.ErrorAs(t, err, &unavailable)
+	msg := err.Error()
+	cli, azd, pwsh := strings.Index(msg, "AzureCLICredential"), strings.Index(msg, "AzureDeveloperCLICredential"), strings.Index(msg, "AzurePowerShellCredential")
+	require.True(t, cli >= 0 && azd >= 0 && pwsh >= 0, "every tool was tried: %s", msg)
+	assert.Less(t, cli, azd)
+	assert.Less(t, azd, pwsh, "azidentity's order: Azure CLI, azd, then Azure PowerShell")
+	// Every tool unavailable: the chain is unavailable, so a chain of this
+	// package moves past it.
+	chain, err := azidentity.NewChainedTokenCredential([]azcore.TokenCredential{cred, &staticCred{}}, nil)
+	require.NoError(t, err)
+	tok, err := chain.GetToken(context.Background(), armRequest)
+	require.NoError(t, err)
+	assert.Equal(t, "static", tok.Token)
+}
