@@ -69,7 +69,7 @@ func NewDefaultAzureCredential(options *DefaultAzureCredentialOptions) (*Default
 	if options != nil {
 		o = *options
 	}
-	_, co, err := setup(&o.ClientOptions, true)
+	_, co, err := setupChain(&o.ClientOptions, true, true)
 	if err != nil {
 		return nil, err
 	}

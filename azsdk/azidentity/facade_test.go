@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
@@ -401,4 +403,51 @@ func TestDefaultAzureCredentialToolOrder(t *testing.T) {
 	tok, err := chain.GetToken(context.Background(), armRequest)
 	require.NoError(t, err)
 	assert.Equal(t, "static", tok.Token)
+}
+
+func TestDefaultAzureCredentialManagedIdentity(t *testing.T) {
+	e := newEmulator(t)
+	mi := e.SetSystemAssignedIdentity(emulator.ManagedIdentity{})
+	imds, err := e.StartIMDS()
+	require.NoError(t, err)
+	for k, v := range imds.Env() {
+		t.Setenv(k, v)
+	}
+	t.Setenv("PATH", t.TempDir())
+	cred, err := azidentity.NewDefaultAzureCredential(nil)
+	require.NoError(t, err)
+	tok, err := cred.GetToken(context.Background(), armRequest)
+	require.NoError(t, err)
+	claims, err := e.VerifyAccessToken(tok.Token)
+	require.NoError(t, err)
+	assert.Equal(t, mi.ObjectID, claims["oid"])
+	assert.Len(t, imds.Requests(), 1, "the first token costs one IMDS request")
+}
+
+// TestDefaultAzureCredentialIMDSNotRetriedWhileProbing: an IMDS address
+// that drops every connection is tried once (and probed), not retried under
+// managed identity's six-retry policy, before the chain moves on.
+func TestDefaultAzureCredentialIMDSNotRetriedWhileProbing(t *testing.T) {
+	var hits atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		conn, _, err := w.(http.Hijacker).Hijack()
+		if err == nil {
+			_ = conn.Close()
+		}
+	}))
+	t.Cleanup(srv.Close)
+	t.Setenv("AZURE_POD_IDENTITY_AUTHORITY_HOST", srv.URL)
+	t.Setenv("PATH", t.TempDir())
+	// Short delays, so that retries, were there any, would show in hits.
+	cred, err := azidentity.NewDefaultAzureCredential(&azidentity.DefaultAzureCredentialOptions{ClientOptions: azcore.ClientOptions{
+		Retry: policy.RetryOptions{RetryDelay: time.Millisecond, MaxRetryDelay: time.Millisecond},
+	}})
+	require.NoError(t, err)
+	_, err = cred.GetToken(context.Background(), armRequest)
+	require.Error(t, err)
+	var failed *azidentity.AuthenticationFailedError
+	assert.False(t, errors.As(err, &failed), "every source unavailable: %v", err)
+	assert.LessOrEqual(t, hits.Load(), int32(2), "one try and at most one probe")
+	assert.Contains(t, err.Error(), "ManagedIdentityCredential")
 }

@@ -43,6 +43,13 @@ type pipeline struct {
 	imds   runtime.Pipeline // for managed identity's IMDS and Arc requests; else entra
 	tracer tracing.Tracer
 
+	// probing holds IMDS requests to one try until IMDS has answered once,
+	// inside DefaultAzureCredential: a machine without IMDS must be found out
+	// within the chain's probe timeout, not after azcore's retries. Like
+	// azidentity's probe, later requests get the full retry policy.
+	probing  bool
+	answered atomic.Bool
+
 	// lastFailure is the request line of the latest response with an error
 	// status, which AuthenticationFailedError.RawResponse reports.
 	lastFailure atomic.Pointer[requestLine]
@@ -57,8 +64,9 @@ type requestLine struct {
 
 // newPipeline builds the pipeline for o. With managedIdentity, requests to
 // the IMDS token endpoint take azidentity's managed-identity retry defaults
-// for the fields o.Retry leaves zero.
-func newPipeline(o *azcore.ClientOptions, managedIdentity bool) (*pipeline, error) {
+// for the fields o.Retry leaves zero; with chain too, they are tried once
+// until IMDS has answered.
+func newPipeline(o *azcore.ClientOptions, managedIdentity, chain bool) (*pipeline, error) {
 	cp := azcore.ClientOptions{}
 	if o != nil {
 		cp = *o
@@ -71,7 +79,7 @@ func newPipeline(o *azcore.ClientOptions, managedIdentity bool) (*pipeline, erro
 	if err != nil {
 		return nil, err
 	}
-	p := &pipeline{entra: client.Pipeline(), imds: client.Pipeline(), tracer: client.Tracer()}
+	p := &pipeline{entra: client.Pipeline(), imds: client.Pipeline(), tracer: client.Tracer(), probing: managedIdentity && chain}
 	if managedIdentity {
 		mi := cp
 		setIMDSRetryDefaults(&mi.Retry)
@@ -119,15 +127,22 @@ func setIMDSRetryDefaults(o *policy.RetryOptions) {
 
 // Do implements azcred.Doer: it sends r through the pipeline.
 func (p *pipeline) Do(r *http.Request) (*http.Response, error) {
+	pl := p.entra
+	imds := strings.HasSuffix(r.URL.Path, imdsTokenPath)
+	if imds {
+		pl = p.imds
+		if p.probing && !p.answered.Load() {
+			r = r.WithContext(policy.WithRetryOptions(r.Context(), policy.RetryOptions{MaxRetries: -1}))
+		}
+	}
 	req, err := runtime.NewRequestFromRequest(r)
 	if err != nil {
 		return nil, err
 	}
-	pl := p.entra
-	if strings.HasSuffix(r.URL.Path, imdsTokenPath) {
-		pl = p.imds
-	}
 	res, err := pl.Do(req)
+	if err == nil && imds {
+		p.answered.Store(true)
+	}
 	if err == nil && res.StatusCode >= http.StatusBadRequest {
 		p.lastFailure.Store(&requestLine{method: r.Method, scheme: r.URL.Scheme, host: r.URL.Host, path: r.URL.Path, status: res.StatusCode})
 	}
@@ -165,7 +180,12 @@ var _ azcred.Doer = (*pipeline)(nil)
 // setup builds the pipeline of o and the azcred ClientOptions that send
 // through it.
 func setup(o *azcore.ClientOptions, managedIdentity bool) (*pipeline, azcred.ClientOptions, error) {
-	p, err := newPipeline(o, managedIdentity)
+	return setupChain(o, managedIdentity, false)
+}
+
+// setupChain is setup for DefaultAzureCredential (chain true).
+func setupChain(o *azcore.ClientOptions, managedIdentity, chain bool) (*pipeline, azcred.ClientOptions, error) {
+	p, err := newPipeline(o, managedIdentity, chain)
 	if err != nil {
 		return nil, azcred.ClientOptions{}, err
 	}
