@@ -5,7 +5,7 @@
 // and returning the same azcore, policy and cloud types, so every Azure SDK
 // client accepts these credentials.
 //
-//	sed -i 's#github.com/Azure/azure-sdk-for-go/sdk/azidentity#github.com/azcred/azcred/azsdk/azidentity#' $(grep -rl --include='*.go' sdk/azidentity .)
+//	grep -rl --include='*.go' sdk/azidentity . | xargs sed -i 's#github.com/Azure/azure-sdk-for-go/sdk/azidentity#github.com/azcred/azcred/azsdk/azidentity#'
 //
 // Each credential is a face over the azcred credential of the same name:
 // azcred does the OAuth 2.0 and managed-identity protocols (no MSAL), the
