@@ -73,7 +73,7 @@ func NewChainedTokenCredential(sources []azcore.TokenCredential, options *Chaine
 func (c *ChainedTokenCredential) GetToken(ctx context.Context, opts policy.TokenRequestOptions) (azcore.AccessToken, error) {
 	tok, err := c.chain.GetToken(ctx, coreRequest(opts))
 	if err != nil {
-		return azcore.AccessToken{}, convertError(ctx, c.name, nil, err)
+		return azcore.AccessToken{}, chainError(ctx, c.name, err)
 	}
 	if !c.logged.Load() && logShould(EventAuthentication) && c.logged.CompareAndSwap(false, true) {
 		if name, ok := c.chain.Resolved(); ok {

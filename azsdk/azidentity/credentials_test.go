@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"math/big"
+	"net/http"
 	"os"
 	"path/filepath"
 	"testing"
@@ -198,3 +199,26 @@ func TestDeviceCodeCredentialSignsInAndAuthenticates(t *testing.T) {
 }
 
 var _ azcore.TokenCredential = (*azidentity.DeviceCodeCredential)(nil)
+
+func TestAzurePipelinesCredential(t *testing.T) {
+	const connection, access = "4c6b1d2e-0f3a-4b5c-8d7e-9f0a1b2c3d4e", "system-access-Token~1"
+	devops := emulator.NewDevOpsOIDC(t, emulator.DevOpsOIDCOptions{AccessToken: access, ServiceConnectionID: connection, TLS: true})
+	e := emulator.NewT(t, nil)
+	require.NoError(t, e.RegisterApp(emulator.App{TenantID: testTenant, ClientID: testClient, Federated: []emulator.FederatedCredential{devops.FederatedCredential()}}))
+	// One transport that trusts both fakes' certificates.
+	tr := devops.Client().Transport.(*http.Transport).Clone()
+	require.True(t, tr.TLSClientConfig.RootCAs.AppendCertsFromPEM(e.CertPEM()))
+	o := clientOptions(e)
+	o.Transport = &http.Client{Transport: tr}
+	t.Setenv("SYSTEM_OIDCREQUESTURI", devops.URL())
+	cred, err := azidentity.NewAzurePipelinesCredential(testTenant, testClient, connection, access, &azidentity.AzurePipelinesCredentialOptions{ClientOptions: o})
+	require.NoError(t, err)
+	tok, err := cred.GetToken(context.Background(), armRequest)
+	require.NoError(t, err)
+	claims, err := e.VerifyAccessToken(tok.Token)
+	require.NoError(t, err)
+	assert.Equal(t, testClient, claims["appid"])
+	require.Len(t, devops.Requests(), 1)
+	assert.Contains(t, devops.Requests()[0].Header.Get("User-Agent"), "azsdk-go-azidentity/", "the DevOps request went through the pipeline")
+	assert.NotContains(t, cred.String(), access)
+}

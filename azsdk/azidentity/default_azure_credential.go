@@ -91,7 +91,7 @@ func NewDefaultAzureCredential(options *DefaultAzureCredentialOptions) (*Default
 func (c *DefaultAzureCredential) GetToken(ctx context.Context, opts policy.TokenRequestOptions) (azcore.AccessToken, error) {
 	tok, err := c.chain.GetToken(ctx, coreRequest(opts))
 	if err != nil {
-		return azcore.AccessToken{}, convertError(ctx, credNameDefault, nil, err)
+		return azcore.AccessToken{}, chainError(ctx, credNameDefault, err)
 	}
 	if !c.logged.Load() && logShould(EventAuthentication) && c.logged.CompareAndSwap(false, true) {
 		if name, ok := c.chain.Resolved(); ok {

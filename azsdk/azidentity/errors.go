@@ -193,6 +193,19 @@ func convertError(ctx context.Context, name string, p *pipeline, err error) erro
 	return out
 }
 
+// chainError converts a chain's error: as convertError, but an
+// AuthenticationFailedError does not repeat the failed source's response in
+// its message, which already lists every attempt (RawResponse still holds
+// it).
+func chainError(ctx context.Context, name string, err error) error {
+	err = convertError(ctx, name, nil, err)
+	var failed *AuthenticationFailedError
+	if errors.As(err, &failed) && failed.credType == name {
+		failed.omitResponse = true
+	}
+	return err
+}
+
 // rawResponse rebuilds the authority's error response from what the core
 // kept of it (status and redacted body) and the request line the pipeline
 // saw for that status.

@@ -13,6 +13,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
 	"github.com/azcred/azcred"
+	"github.com/azcred/azcred/azsdk"
 )
 
 // UsernamePasswordCredentialOptions contains optional parameters for
@@ -51,6 +52,7 @@ type UsernamePasswordCredentialOptions struct {
 type UsernamePasswordCredential struct {
 	source
 	clientID, tenantID, username, authority string
+	defaultScope                            string // Authenticate's, the cloud's resource manager
 }
 
 // NewUsernamePasswordCredential constructs a UsernamePasswordCredential for
@@ -81,17 +83,23 @@ func NewUsernamePasswordCredential(tenantID string, clientID string, username st
 	if authority == "" {
 		authority = cloud.AzurePublic.ActiveDirectoryAuthorityHost
 	}
+	audience := azsdk.CloudFromAzcore(o.Cloud).ResourceManagerAudience
+	if audience == "" {
+		audience = "https://management.azure.com"
+	}
 	return &UsernamePasswordCredential{
-		source:    newSource(credNameUserPassword, c, p),
-		clientID:  clientID,
-		tenantID:  tenantID,
-		username:  username,
-		authority: strings.TrimRight(authority, "/"),
+		source:       newSource(credNameUserPassword, c, p),
+		clientID:     clientID,
+		tenantID:     tenantID,
+		username:     username,
+		authority:    strings.TrimRight(authority, "/"),
+		defaultScope: strings.TrimRight(audience, "/") + "/.default",
 	}, nil
 }
 
 // Authenticate signs the user in for opts (default: the Azure Resource
-// Manager scope of the public cloud, or of Cloud) and returns the account's
+// Manager scope of ClientOptions.Cloud, the public cloud's when Cloud names
+// none) and returns the account's
 // record, read from the claims of the access token it got.
 //
 // Deprecated: see [UsernamePasswordCredential].
@@ -101,7 +109,7 @@ func (c *UsernamePasswordCredential) Authenticate(ctx context.Context, opts *pol
 		tro = *opts
 	}
 	if len(tro.Scopes) == 0 {
-		tro.Scopes = []string{"https://management.azure.com/.default"}
+		tro.Scopes = []string{c.defaultScope}
 	}
 	tok, err := c.getToken(ctx, tro)
 	if err != nil {
