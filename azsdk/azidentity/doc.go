@@ -75,6 +75,14 @@
 //     requests, as in azidentity: authority hosts must use https (the
 //     managed-identity endpoints on the host itself are plain http, as they
 //     are in production). It matters to the SDK clients' bearer policy only.
+//   - Inside this package's ChainedTokenCredential and
+//     DefaultAzureCredential, the sources' azcred credentials are called
+//     directly: the chain's EventAuthentication message names the source
+//     that worked, but the sources' own GetToken spans and messages are not
+//     emitted (their HTTP requests still take the pipeline).
+//   - azcore offers no public way to write to its log listener, so this
+//     package reaches the SDK's internal log writer by symbol name
+//     (go:linkname); a test checks that the messages arrive.
 //   - Error messages differ in wording (they say what to do), never in
 //     class.
 //

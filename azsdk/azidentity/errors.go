@@ -186,8 +186,14 @@ func convertError(ctx context.Context, name string, p *pipeline, err error) erro
 		return &credentialUnavailableError{message: name + ": " + message, err: err}
 	}
 	out := &AuthenticationFailedError{credType: name, message: message, err: err}
+	var own *AuthenticationFailedError
 	var core *azcred.AuthenticationFailedError
-	if failed != nil && errors.As(failed, &core) && core.StatusCode != 0 {
+	switch {
+	case errors.As(err, &own) && own.RawResponse != nil:
+		// A credential of this package failed inside a chain of this
+		// package: its response, already redacted, is the chain's.
+		out.RawResponse = own.RawResponse
+	case failed != nil && errors.As(failed, &core) && core.StatusCode != 0:
 		out.RawResponse = rawResponse(core, p)
 	}
 	return out

@@ -451,3 +451,31 @@ func TestDefaultAzureCredentialIMDSNotRetriedWhileProbing(t *testing.T) {
 	assert.LessOrEqual(t, hits.Load(), int32(2), "one try and at most one probe")
 	assert.Contains(t, err.Error(), "ManagedIdentityCredential")
 }
+
+// TestChainKeepsTheFailedResponse: a failing credential of this package
+// inside this package's chain gives the chain's AuthenticationFailedError
+// its (redacted) response.
+func TestChainKeepsTheFailedResponse(t *testing.T) {
+	t.Parallel()
+	e := newEmulator(t)
+	bad, err := azidentity.NewClientSecretCredential(testTenant, testClient, "wrong-Secret~2", &azidentity.ClientSecretCredentialOptions{ClientOptions: clientOptions(e)})
+	require.NoError(t, err)
+	wrapped := &staticCred{}
+	chain, err := azidentity.NewChainedTokenCredential([]azcore.TokenCredential{foreignOf(bad), wrapped}, nil)
+	require.NoError(t, err)
+	_, err = chain.GetToken(context.Background(), armRequest)
+	var failed *azidentity.AuthenticationFailedError
+	require.ErrorAs(t, err, &failed)
+	require.NotNil(t, failed.RawResponse)
+	assert.Equal(t, http.StatusUnauthorized, failed.RawResponse.StatusCode)
+	assert.NotNil(t, failed.RawResponse.Request, "the failed credential's request line")
+	assert.Contains(t, err.Error(), "ChainedTokenCredential")
+	assert.NotContains(t, err.Error(), "wrong-Secret~2")
+	assert.Zero(t, wrapped.calls.Load(), "a failure stops the chain")
+}
+
+// foreignOf hides that c belongs to this package, so that the chain calls
+// it through azcore's interface.
+func foreignOf(c azcore.TokenCredential) azcore.TokenCredential {
+	return struct{ azcore.TokenCredential }{c}
+}
