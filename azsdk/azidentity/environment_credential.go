@@ -2,6 +2,7 @@ package azidentity
 
 import (
 	"context"
+	"os"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
@@ -55,6 +56,9 @@ func NewEnvironmentCredential(options *EnvironmentCredentialOptions) (*Environme
 	if err != nil {
 		return nil, err
 	}
+	if logShould(EventAuthentication) {
+		logWrite(EventAuthentication, credNameEnvironment+" will authenticate with "+environmentMode())
+	}
 	return &EnvironmentCredential{newSource(credNameEnvironment, c, p)}, nil
 }
 
@@ -65,3 +69,15 @@ func (c *EnvironmentCredential) GetToken(ctx context.Context, opts policy.TokenR
 }
 
 var _ azcore.TokenCredential = (*EnvironmentCredential)(nil)
+
+// environmentMode names the credential the environment selects, in
+// azidentity's order of precedence: secret, certificate, user and password.
+func environmentMode() string {
+	switch {
+	case os.Getenv("AZURE_CLIENT_SECRET") != "":
+		return credNameSecret
+	case os.Getenv("AZURE_CLIENT_CERTIFICATE_PATH") != "":
+		return credNameCert
+	}
+	return credNameUserPassword
+}

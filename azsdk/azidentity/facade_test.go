@@ -345,6 +345,19 @@ func TestTracingAndLogging(t *testing.T) {
 	require.NotEmpty(t, events[azidentity.EventAuthentication])
 	assert.Contains(t, events[azidentity.EventAuthentication][0], `ClientSecretCredential.GetToken() acquired a token for scope "`+armScope+`"`)
 	assert.NotEmpty(t, events[azlog.EventRequest], "azcore's pipeline logs the token request")
+	mu.Unlock()
+
+	// Construction messages say which source a credential will use.
+	t.Setenv("AZURE_TENANT_ID", testTenant)
+	t.Setenv("AZURE_CLIENT_ID", testClient)
+	t.Setenv("AZURE_CLIENT_SECRET", testSecret)
+	_, err = azidentity.NewEnvironmentCredential(nil)
+	require.NoError(t, err)
+	_, err = azidentity.NewManagedIdentityCredential(&azidentity.ManagedIdentityCredentialOptions{ID: azidentity.ClientID("c-1")})
+	require.NoError(t, err)
+	mu.Lock()
+	assert.Contains(t, events[azidentity.EventAuthentication], "EnvironmentCredential will authenticate with ClientSecretCredential")
+	assert.Contains(t, events[azidentity.EventAuthentication], `ManagedIdentityCredential will use IMDS managed identity with client ID "c-1"`)
 	for _, msgs := range events {
 		for _, m := range msgs {
 			assert.NotContains(t, m, testSecret)

@@ -92,6 +92,18 @@ func NewManagedIdentityCredential(options *ManagedIdentityCredentialOptions) (*M
 	if err != nil {
 		return nil, err
 	}
+	if logShould(EventAuthentication) {
+		msg := credNameManagedIdentity + " will use " + managedIdentityHost() + " managed identity"
+		switch id := o.ID.(type) {
+		case ClientID:
+			msg += fmt.Sprintf(" with client ID %q", id.String())
+		case ObjectID:
+			msg += fmt.Sprintf(" with object ID %q", id.String())
+		case ResourceID:
+			msg += fmt.Sprintf(" with resource ID %q", id.String())
+		}
+		logWrite(EventAuthentication, msg)
+	}
 	return &ManagedIdentityCredential{newSource(credNameManagedIdentity, c, p)}, nil
 }
 
@@ -121,3 +133,22 @@ func (c *ManagedIdentityCredential) GetToken(ctx context.Context, opts policy.To
 }
 
 var _ azcore.TokenCredential = (*ManagedIdentityCredential)(nil)
+
+// managedIdentityHost names the managed-identity host the environment
+// selects, by the variables each host sets, as the credential decides.
+func managedIdentityHost() string {
+	has := func(name string) bool { return os.Getenv(name) != "" }
+	switch {
+	case has("IDENTITY_ENDPOINT") && has("IDENTITY_HEADER") && has("IDENTITY_SERVER_THUMBPRINT"):
+		return "Service Fabric"
+	case has("IDENTITY_ENDPOINT") && has("IDENTITY_HEADER"):
+		return "App Service"
+	case has("IDENTITY_ENDPOINT") && has("IMDS_ENDPOINT"):
+		return "Azure Arc"
+	case has("MSI_ENDPOINT") && has("MSI_SECRET"):
+		return "Azure ML"
+	case has("MSI_ENDPOINT"):
+		return "Cloud Shell"
+	}
+	return "IMDS"
+}
