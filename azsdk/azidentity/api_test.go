@@ -30,6 +30,7 @@ var extraMethods = map[string]bool{"String": true, "GoString": true, "Unwrap": t
 // signature that names azidentity's own types matches the drop-in's
 // same-named type.
 func TestAPIMatchesAzidentity(t *testing.T) {
+	t.Parallel()
 	cfg := &packages.Config{Mode: packages.NeedName | packages.NeedTypes}
 	pkgs, err := packages.Load(cfg, realPath, facadePath)
 	require.NoError(t, err)

@@ -32,6 +32,7 @@ var importRewrites = map[string]string{
 // on any compile error: a missing identifier, a changed signature, a field
 // of a different type.
 func TestAzidentityExamplesCompile(t *testing.T) {
+	t.Parallel()
 	goTool := filepath.Join(runtimeGOROOT(t), "bin", "go")
 	out, err := exec.Command(goTool, "list", "-m", "-f", "{{.Dir}}", realPath).Output()
 	require.NoError(t, err, "go list -m %s (run go mod download in azsdk/)", realPath)
