@@ -268,6 +268,32 @@ func TestManagedIdentityAgainstIMDS(t *testing.T) {
 	assert.Equal(t, mi.ObjectID, claims["oid"])
 	require.NotEmpty(t, imds.Requests())
 	assert.Contains(t, imds.Requests()[0].Header.Get("User-Agent"), "azsdk-go-azidentity/")
+
+	// User-assigned identities by each kind of ID.
+	ua := e.AddUserAssignedIdentity(emulator.ManagedIdentity{ResourceID: "/subscriptions/s/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/app"})
+	for _, id := range []azidentity.ManagedIDKind{azidentity.ClientID(ua.ClientID), azidentity.ObjectID(ua.ObjectID), azidentity.ResourceID(ua.ResourceID)} {
+		cred, err := azidentity.NewManagedIdentityCredential(&azidentity.ManagedIdentityCredentialOptions{ID: id})
+		require.NoError(t, err)
+		tok, err := cred.GetToken(context.Background(), armRequest)
+		require.NoError(t, err, "%T %s", id, id)
+		claims, err := e.VerifyAccessToken(tok.Token)
+		require.NoError(t, err)
+		assert.Equal(t, ua.ObjectID, claims["oid"], "%T", id)
+	}
+}
+
+func TestInteractiveBrowserCredentialWithoutAutomaticSignIn(t *testing.T) {
+	t.Parallel()
+	e := newEmulator(t)
+	cred, err := azidentity.NewInteractiveBrowserCredential(&azidentity.InteractiveBrowserCredentialOptions{
+		ClientOptions: clientOptions(e), TenantID: testTenant, DisableAutomaticAuthentication: true, LoginHint: "ada@contoso.example",
+	})
+	require.NoError(t, err)
+	_, err = cred.GetToken(context.Background(), armRequest)
+	var required *azidentity.AuthenticationRequiredError
+	require.ErrorAs(t, err, &required, "no browser is opened; the caller is told to call Authenticate")
+	assert.Equal(t, []string{armScope}, required.TokenRequestOptions.Scopes)
+	assert.Empty(t, e.Requests())
 }
 
 func TestDefaultAzureCredentialEnvironment(t *testing.T) {
