@@ -83,6 +83,9 @@ func newPipeline(o *azcore.ClientOptions, managedIdentity, chain bool) (*pipelin
 	if managedIdentity {
 		mi := cp
 		setIMDSRetryDefaults(&mi.Retry)
+		if o == nil || o.Transport == nil {
+			mi.Transport = imdsTransport
+		}
 		p.imds = runtime.NewPipeline(moduleName, moduleVersion, plOpts, &mi)
 	}
 	return p, nil
@@ -95,6 +98,15 @@ var defaultTransport = &http.Client{
 	Transport:     http.DefaultTransport,
 	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 }
+
+// imdsTransport is the default transport of IMDS and Azure Arc requests,
+// which go to the host itself: as defaultTransport, but never through a
+// proxy from the environment (HTTPS_PROXY does not exempt 169.254.169.254).
+var imdsTransport = func() *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.Proxy = nil
+	return &http.Client{Transport: t, CheckRedirect: defaultTransport.CheckRedirect}
+}()
 
 // setIMDSRetryDefaults fills the zero fields of o with the retry policy
 // azidentity gives managed identity: 6 retries, 2 s first delay, 25 s
