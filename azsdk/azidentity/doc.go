@@ -51,6 +51,9 @@
 //     cannot change the answer, and a source whose configuration is present
 //     but broken stops the chain (a later source would authenticate as
 //     someone else).
+//   - With no transport of the caller's, the default transport refuses
+//     redirects (a token request is never re-sent to another host), and
+//     IMDS and Azure Arc requests bypass the environment's proxy.
 //   - PKCS#12 files of any modern encryption load in [ParseCertificates].
 //   - Credentials print redacted (String, GoString).
 //
