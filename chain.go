@@ -600,6 +600,15 @@ type DefaultAzureCredentialOptions struct {
 	// Default: false.
 	RequireAzureTokenCredentials bool
 
+	// DeveloperToolOrder is the order in which the chain tries the
+	// developer tools, by credential name: "AzureCLICredential",
+	// "AzurePowerShellCredential", "AzureDeveloperCLICredential". Tools it
+	// does not name follow those it names, in the default order. azidentity
+	// (Go) tries the Azure Developer CLI before Azure PowerShell; list them
+	// so to get its order. Default: Azure CLI, Azure PowerShell, Azure
+	// Developer CLI, as azure-identity (Python) does.
+	DeveloperToolOrder []string
+
 	// IMDSProbeTimeout bounds how long managed identity waits for the
 	// Instance Metadata Service before deciding it is absent (only while
 	// other sources are in the chain). When IMDS has not answered within a
@@ -802,6 +811,9 @@ func NewDefaultAzureCredential(options *DefaultAzureCredentialOptions) (*Default
 			continue
 		}
 		rows = append(rows, s)
+	}
+	if rows, err = orderTools(rows, o.DeveloperToolOrder); err != nil {
+		return nil, err
 	}
 	if len(rows) == 0 {
 		return nil, errors.New(credNameDefault + ": every source is excluded (by the Exclude options or AZURE_TOKEN_CREDENTIALS); include at least one")

@@ -6,6 +6,7 @@ require (
 	github.com/Azure/azure-sdk-for-go/sdk/azcore v1.23.3
 	github.com/Azure/azure-sdk-for-go/sdk/azidentity v1.15.0
 	github.com/azcred/azcred v0.0.0
+	github.com/azcred/azcred/azsdk v0.0.0
 	github.com/azcred/azcred/cache/redisstore v0.0.0
 	github.com/golang-jwt/jwt/v5 v5.3.1
 	github.com/stretchr/testify v1.12.1
@@ -32,3 +33,5 @@ require (
 replace github.com/azcred/azcred => ../
 
 replace github.com/azcred/azcred/cache/redisstore => ../cache/redisstore
+
+replace github.com/azcred/azcred/azsdk => ../azsdk

@@ -34,9 +34,9 @@ const (
 // table's columns.
 var Libraries = []Library{Azcred, Azidentity}
 
-// check refuses a Library other than the two measured.
+// check refuses a Library other than the two measured and the drop-in.
 func (l Library) check() error {
-	if l != Azcred && l != Azidentity {
+	if l != Azcred && l != Azidentity && l != DropIn {
 		return fmt.Errorf("benchmarks: unknown library %q; use %q or %q", l, Azcred, Azidentity)
 	}
 	return nil
@@ -107,6 +107,8 @@ func secretCredential(lib Library, e *emulator.Emulator) (getFunc, error) {
 			tok, err := c.GetToken(ctx, opts)
 			return tok.ExpiresOn, err
 		}, nil
+	case DropIn:
+		return dropInCredential(e)
 	}
 	return nil, lib.check()
 }

@@ -194,6 +194,7 @@ func Run(ctx context.Context, options *RunOptions) (Table, error) {
 		compare(fmt.Sprintf("First token, client secret: latency (median of %d, loopback)", o.FirstTokenRuns),
 			float64(first[0].Latency), float64(first[1].Latency), timingTolerance, formatDuration))
 
+	var single [2]testing.BenchmarkResult // azcred's and azidentity's median single-goroutine runs
 	for _, parallel := range []bool{false, true} {
 		label := "1 goroutine"
 		if parallel {
@@ -210,6 +211,9 @@ func Run(ctx context.Context, options *RunOptions) (Table, error) {
 			}
 		}
 		a, b := medianRun(runs[0]), medianRun(runs[1])
+		if !parallel {
+			single = [2]testing.BenchmarkResult{a, b}
+		}
 		repeats := ""
 		if o.CachedRepeats > 1 {
 			repeats = fmt.Sprintf(", median of %d", o.CachedRepeats)
@@ -218,6 +222,12 @@ func Run(ctx context.Context, options *RunOptions) (Table, error) {
 			compare("Cached GetToken ("+label+repeats+"): time", nsPerOp(a), nsPerOp(b), timingTolerance, formatNsOp),
 			compare("Cached GetToken ("+label+"): allocations", float64(a.AllocsPerOp()), float64(b.AllocsPerOp()), 0, formatAllocs))
 	}
+
+	rows, err := dropInRows(ctx, o, first[1], single)
+	if err != nil {
+		return t, err
+	}
+	t.Rows = append(t.Rows, rows...)
 
 	var storm [2]StormResult
 	if err := pair("refresh storm", func(lib Library) (err error) {
