@@ -243,14 +243,21 @@ func azureCLIState(getenv env.Getenv) (signInState, error) {
 // azdState reads the Azure Developer CLI's sign-in state in
 // $AZD_CONFIG_DIR (default ~/.azd): auth.json (the current user),
 // config.json (with auth.useAzCliAuth, which hands sign-in to the Azure
-// CLI, whose state then counts too), the names of the files under auth/
-// and auth/msal/, and the external-authentication variables.
+// CLI, whose state then counts too) and the names of the files under auth/
+// and auth/msal/. With external authentication (AZD_AUTH_ENDPOINT) the
+// state cannot be read.
 func azdState(getenv env.Getenv) (signInState, error) {
 	dir, err := toolDir(getenv, env.AzdConfigDir, ".azd")
 	if err != nil {
 		return signInState{}, err
 	}
-	s := newStateHash("azd", dir, getenv("AZD_AUTH_ENDPOINT"), getenv("AZD_AUTH_KEY"))
+	if getenv("AZD_AUTH_ENDPOINT") != "" {
+		// External authentication (the Visual Studio Code extension sets
+		// it): azd answers for whoever is signed in to the program behind
+		// the endpoint, which no file here records.
+		return signInState{}, errors.New("azd's sign-in is delegated to the program at AZD_AUTH_ENDPOINT (external authentication), whose signed-in account cannot be read")
+	}
+	s := newStateHash("azd", dir)
 	if _, err := s.file(filepath.Join(dir, "auth.json"), true); err != nil {
 		return signInState{}, err
 	}
