@@ -108,10 +108,8 @@ func (p *toolPersist) begin(ctx context.Context, r cache.Request, cmd exec.Comma
 	if p == nil || r.Claims != "" {
 		return nil, cache.Token{}, false
 	}
-	store := p.opened(ctx)
-	if store == nil {
-		return nil, cache.Token{}, false
-	}
+	// The state first: a tool that is not installed leaves no trace of
+	// the store (folder, lock file, key-store key).
 	st, err := p.fingerprint(cmd)
 	if errors.Is(err, errToolMissing) {
 		// The run reports it, as without the cache.
@@ -119,6 +117,10 @@ func (p *toolPersist) begin(ctx context.Context, r cache.Request, cmd exec.Comma
 	}
 	if err != nil {
 		p.logger.LogAttrs(ctx, slog.LevelDebug, p.name+": the sign-in state cannot be read, so the persistent token cache is not used", slog.String("reason", err.Error()))
+		return nil, cache.Token{}, false
+	}
+	store := p.opened(ctx)
+	if store == nil {
 		return nil, cache.Token{}, false
 	}
 	run := &toolRun{p: p, store: store, state: st, cmd: cmd, key: p.key(r, st)}

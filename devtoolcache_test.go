@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -654,4 +655,22 @@ func TestToolCacheAzdExternalAuth(t *testing.T) {
 	logs.mu.Unlock()
 	assert.Contains(t, text.String(), "AZD_AUTH_ENDPOINT", "the reason names the variable")
 	assert.NotContains(t, text.String(), "k3y-of-the-session", "and not the key")
+}
+
+// A tool that is not installed leaves no trace of the persistent cache: the
+// store (its folder, lock file and key-store key) is not even opened.
+func TestToolCacheToolMissingOpensNoStore(t *testing.T) {
+	t.Parallel()
+	l := newToolLab(t)
+	s := l.seams()
+	s.runner = exec.OS{Path: t.TempDir()} // no az here
+	var opened atomic.Int32
+	s.toolStore = func(logger *slog.Logger) (cache.Store, error) {
+		opened.Add(1)
+		return storeIn(l.store, l.keys)(logger)
+	}
+	_, _, err := l.process(t, &AzureCLICredentialOptions{devToolSeams: s})
+	require.ErrorContains(t, err, "not installed")
+	assert.Zero(t, opened.Load(), "the store was opened for a tool that is not installed")
+	assert.NoFileExists(t, filepath.Join(l.store, toolStoreName+".lock"))
 }
