@@ -44,8 +44,20 @@ type toolStoreOpener func(logger *slog.Logger) (cache.Store, error)
 // This package's tests replace it (see TestMain) so that no test writes to
 // the cache of the user running them.
 var defaultToolStore toolStoreOpener = func(logger *slog.Logger) (cache.Store, error) {
-	return cache.NewFileStore(toolStoreName, &cache.FileStoreOptions{Logger: logger})
+	return openToolStore("", nil, logger)
 }
+
+// openToolStore opens the tools' file store in dir with ks ("" and nil:
+// the defaults).
+func openToolStore(dir string, ks cache.KeyStore, logger *slog.Logger) (cache.Store, error) {
+	return cache.NewFileStore(toolStoreName, &cache.FileStoreOptions{Dir: dir, KeyStore: ks, Logger: logger, LockTimeout: toolStoreLockTimeout})
+}
+
+// toolStoreLockTimeout bounds the wait for another process's lock on the
+// tools' store (one stopped, or killed on Windows, while holding it): the
+// store is only a speed-up, and the tool's own run must still fit in the
+// fetch's bound.
+const toolStoreLockTimeout = 2 * time.Second
 
 // toolPersist is one credential's use of the persistent cache.
 type toolPersist struct {

@@ -59,7 +59,7 @@ func (noKeyStoreHere) Key(string) ([]byte, error) {
 // storeIn opens the tools' store in dir with ks.
 func storeIn(dir string, ks cache.KeyStore) toolStoreOpener {
 	return func(logger *slog.Logger) (cache.Store, error) {
-		return cache.NewFileStore(toolStoreName, &cache.FileStoreOptions{Dir: dir, KeyStore: ks, Logger: logger})
+		return openToolStore(dir, ks, logger)
 	}
 }
 

@@ -89,3 +89,21 @@ func unblockFIFO(fifo string) {
 		_ = f.Close()
 	}
 }
+
+// Another process holding the store's lock (stopped with Ctrl-Z while
+// writing) costs a bounded wait, never the token: the tool runs and
+// answers as without the cache.
+func TestToolCacheLockHeldElsewhere(t *testing.T) {
+	t.Parallel()
+	l := newToolLab(t, "fresh-1")
+	lock, err := os.OpenFile(filepath.Join(l.store, toolStoreName+".lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = lock.Close() })
+	require.NoError(t, syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB))
+	start := time.Now()
+	tok, _, err := l.process(t, nil)
+	require.NoError(t, err, "a held lock is never an error")
+	assert.Equal(t, "fresh-1", tok)
+	assert.Less(t, time.Since(start), 15*time.Second, "the wait for the lock is bounded well inside the fetch's bound")
+	assert.Equal(t, 1, l.runs(t))
+}
