@@ -196,6 +196,20 @@ func NewFileStore(name string, opts *FileStoreOptions) (*FileStore, error) {
 // Path returns the cache file's path.
 func (s *FileStore) Path() string { return s.path }
 
+// String describes the store by its file and whether it is encrypted;
+// never its key. A value receiver, so that a FileStore and a pointer to one
+// print the same.
+func (s FileStore) String() string {
+	how := "unencrypted"
+	if s.key != nil {
+		how = "encrypted"
+	}
+	return "cache.FileStore(" + s.path + ", " + how + ")"
+}
+
+// GoString is String, so that %#v shows no key either.
+func (s FileStore) GoString() string { return s.String() }
+
 // Encrypted reports whether the file is encrypted.
 func (s *FileStore) Encrypted() bool { return s.key != nil }
 
