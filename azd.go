@@ -47,7 +47,9 @@ type AzureDeveloperCLICredentialOptions struct {
 	// while the tool's sign-in files are unchanged (see the credential's
 	// documentation), so signing in or out, or choosing another account,
 	// tenant or subscription, means azd runs again. Where no key
-	// store works, the token stays in memory only. Default: false, or true
+	// store works, or azd uses external authentication (AZD_AUTH_ENDPOINT
+	// set, as in Visual Studio Code, whose signed-in account no file
+	// records), the token stays in memory only. Default: false, or true
 	// when the AZCRED_DISABLE_TOOL_TOKEN_CACHE environment variable is "1"
 	// or "true".
 	DisablePersistentCache bool

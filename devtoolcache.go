@@ -44,8 +44,20 @@ type toolStoreOpener func(logger *slog.Logger) (cache.Store, error)
 // This package's tests replace it (see TestMain) so that no test writes to
 // the cache of the user running them.
 var defaultToolStore toolStoreOpener = func(logger *slog.Logger) (cache.Store, error) {
-	return cache.NewFileStore(toolStoreName, &cache.FileStoreOptions{Logger: logger})
+	return openToolStore("", nil, logger)
 }
+
+// openToolStore opens the tools' file store in dir with ks ("" and nil:
+// the defaults).
+func openToolStore(dir string, ks cache.KeyStore, logger *slog.Logger) (cache.Store, error) {
+	return cache.NewFileStore(toolStoreName, &cache.FileStoreOptions{Dir: dir, KeyStore: ks, Logger: logger, LockTimeout: toolStoreLockTimeout})
+}
+
+// toolStoreLockTimeout bounds the wait for another process's lock on the
+// tools' store (one stopped, or killed on Windows, while holding it): the
+// store is only a speed-up, and the tool's own run must still fit in the
+// fetch's bound.
+const toolStoreLockTimeout = 2 * time.Second
 
 // toolPersist is one credential's use of the persistent cache.
 type toolPersist struct {
@@ -108,10 +120,8 @@ func (p *toolPersist) begin(ctx context.Context, r cache.Request, cmd exec.Comma
 	if p == nil || r.Claims != "" {
 		return nil, cache.Token{}, false
 	}
-	store := p.opened(ctx)
-	if store == nil {
-		return nil, cache.Token{}, false
-	}
+	// The state first: a tool that is not installed leaves no trace of
+	// the store (folder, lock file, key-store key).
 	st, err := p.fingerprint(cmd)
 	if errors.Is(err, errToolMissing) {
 		// The run reports it, as without the cache.
@@ -119,6 +129,10 @@ func (p *toolPersist) begin(ctx context.Context, r cache.Request, cmd exec.Comma
 	}
 	if err != nil {
 		p.logger.LogAttrs(ctx, slog.LevelDebug, p.name+": the sign-in state cannot be read, so the persistent token cache is not used", slog.String("reason", err.Error()))
+		return nil, cache.Token{}, false
+	}
+	store := p.opened(ctx)
+	if store == nil {
 		return nil, cache.Token{}, false
 	}
 	run := &toolRun{p: p, store: store, state: st, cmd: cmd, key: p.key(r, st)}

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -58,7 +59,7 @@ func (noKeyStoreHere) Key(string) ([]byte, error) {
 // storeIn opens the tools' store in dir with ks.
 func storeIn(dir string, ks cache.KeyStore) toolStoreOpener {
 	return func(logger *slog.Logger) (cache.Store, error) {
-		return cache.NewFileStore(toolStoreName, &cache.FileStoreOptions{Dir: dir, KeyStore: ks, Logger: logger})
+		return openToolStore(dir, ks, logger)
 	}
 }
 
@@ -615,4 +616,61 @@ func TestToolCacheToolMissing(t *testing.T) {
 	require.ErrorAs(t, err, &un, "not installed, as without the cache")
 	assert.ErrorContains(t, err, "not installed")
 	assert.Zero(t, logs.count(slog.LevelDebug, "sign-in state"), "no record about the sign-in state of a tool that is not there")
+}
+
+// With external authentication (AZD_AUTH_ENDPOINT, as the Visual Studio
+// Code extension sets it), azd's identity is the one signed in to the
+// program behind the endpoint, which no file records: switching accounts
+// there changes nothing azd keeps on disk. The persistent cache cannot see
+// that change, so it is not used: every process runs azd.
+func TestToolCacheAzdExternalAuth(t *testing.T) {
+	t.Parallel()
+	l := newToolLab(t, "azd-1", "azd-2")
+	azd := filepath.Join(l.home, ".azd")
+	require.NoError(t, os.MkdirAll(azd, 0o700))
+	writeJSON(t, filepath.Join(azd, "config.json"), map[string]any{"defaults": map[string]any{}})
+	external := []string{"AZD_AUTH_ENDPOINT", "http://127.0.0.1:1/token", "AZD_AUTH_KEY", "k3y-of-the-session"}
+	token := func() (string, *records) {
+		var logs records
+		c, err := NewAzureDeveloperCLICredential(&AzureDeveloperCLICredentialOptions{Logger: slog.New(&logs), devToolSeams: l.seams(external...)})
+		require.NoError(t, err)
+		tok, err := c.GetToken(context.Background(), TokenRequestOptions{Scopes: []string{"https://management.azure.com/.default"}})
+		require.NoError(t, err)
+		return tok.Token, &logs
+	}
+	first, _ := token()
+	assert.Equal(t, "fresh-1", first)
+	// The developer switches accounts in the editor: no file changes.
+	second, logs := token()
+	assert.Equal(t, "fresh-2", second, "azd ran again and answered for the account signed in now")
+	assert.Equal(t, 2, l.runs(t))
+	assert.Equal(t, 1, logs.count(slog.LevelDebug, "sign-in state cannot be read"), "one Debug record says why the cache is not used")
+	assert.Empty(t, logs.above(slog.LevelInfo))
+	var text strings.Builder
+	logs.mu.Lock()
+	for _, rec := range logs.recs {
+		text.WriteString(rec.Message)
+		rec.Attrs(func(a slog.Attr) bool { text.WriteString(" " + a.String()); return true })
+	}
+	logs.mu.Unlock()
+	assert.Contains(t, text.String(), "AZD_AUTH_ENDPOINT", "the reason names the variable")
+	assert.NotContains(t, text.String(), "k3y-of-the-session", "and not the key")
+}
+
+// A tool that is not installed leaves no trace of the persistent cache: the
+// store (its folder, lock file and key-store key) is not even opened.
+func TestToolCacheToolMissingOpensNoStore(t *testing.T) {
+	t.Parallel()
+	l := newToolLab(t)
+	s := l.seams()
+	s.runner = exec.OS{Path: t.TempDir()} // no az here
+	var opened atomic.Int32
+	s.toolStore = func(logger *slog.Logger) (cache.Store, error) {
+		opened.Add(1)
+		return storeIn(l.store, l.keys)(logger)
+	}
+	_, _, err := l.process(t, &AzureCLICredentialOptions{devToolSeams: s})
+	require.ErrorContains(t, err, "not installed")
+	assert.Zero(t, opened.Load(), "the store was opened for a tool that is not installed")
+	assert.NoFileExists(t, filepath.Join(l.store, toolStoreName+".lock"))
 }

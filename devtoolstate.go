@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/azcred/azcred/internal/env"
+	"github.com/azcred/azcred/internal/fsx"
 )
 
 // The developer tools' sign-in state, read without starting the tools: a
@@ -66,9 +67,20 @@ func (s *stateHash) text(parts ...string) {
 }
 
 // read returns a file's content; a missing file is nil content, not an
-// error, and adds "absent".
+// error, and adds "absent". A symbolic link is followed (the folder is the
+// user's own), but the file is opened without blocking and must be a
+// regular file: a FIFO in its place would otherwise block the read, which
+// no tool timeout bounds, for ever.
 func (s *stateHash) read(path string) ([]byte, fs.FileInfo, error) {
-	f, err := os.Open(path)
+	target, err := filepath.EvalSymlinks(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		s.text(path, "absent")
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	f, err := fsx.OpenRegular(target)
 	if errors.Is(err, fs.ErrNotExist) {
 		s.text(path, "absent")
 		return nil, nil, nil
@@ -80,9 +92,6 @@ func (s *stateHash) read(path string) ([]byte, fs.FileInfo, error) {
 	info, err := f.Stat()
 	if err != nil {
 		return nil, nil, err
-	}
-	if !info.Mode().IsRegular() {
-		return nil, nil, fmt.Errorf("%s is not a regular file", path)
 	}
 	const maxStateFile = 16 << 20
 	if info.Size() > maxStateFile {
@@ -234,14 +243,21 @@ func azureCLIState(getenv env.Getenv) (signInState, error) {
 // azdState reads the Azure Developer CLI's sign-in state in
 // $AZD_CONFIG_DIR (default ~/.azd): auth.json (the current user),
 // config.json (with auth.useAzCliAuth, which hands sign-in to the Azure
-// CLI, whose state then counts too), the names of the files under auth/
-// and auth/msal/, and the external-authentication variables.
+// CLI, whose state then counts too) and the names of the files under auth/
+// and auth/msal/. With external authentication (AZD_AUTH_ENDPOINT) the
+// state cannot be read.
 func azdState(getenv env.Getenv) (signInState, error) {
 	dir, err := toolDir(getenv, env.AzdConfigDir, ".azd")
 	if err != nil {
 		return signInState{}, err
 	}
-	s := newStateHash("azd", dir, getenv("AZD_AUTH_ENDPOINT"), getenv("AZD_AUTH_KEY"))
+	if getenv("AZD_AUTH_ENDPOINT") != "" {
+		// External authentication (the Visual Studio Code extension sets
+		// it): azd answers for whoever is signed in to the program behind
+		// the endpoint, which no file here records.
+		return signInState{}, errors.New("azd's sign-in is delegated to the program at AZD_AUTH_ENDPOINT (external authentication), whose signed-in account cannot be read")
+	}
+	s := newStateHash("azd", dir)
 	if _, err := s.file(filepath.Join(dir, "auth.json"), true); err != nil {
 		return signInState{}, err
 	}

@@ -44,6 +44,12 @@ type FileStoreOptions struct {
 	// Logger receives the store's warnings (a corrupt file set aside, an
 	// unencrypted file in use). Default: discard.
 	Logger *slog.Logger
+
+	// LockTimeout bounds the wait for another process's lock on the file,
+	// in NewFileStore and in each Save and Delete; when it passes they fail
+	// (Load takes no lock). A user of the store for whom it is only a
+	// speed-up sets a short one. Default: 60 s.
+	LockTimeout time.Duration
 }
 
 // FileStore is a [Store] in one file, shared safely by every process of the
@@ -78,6 +84,7 @@ type FileStore struct {
 	key    []byte // nil: unencrypted
 	id     [segmentIDSize]byte
 	logger *slog.Logger
+	lockTO time.Duration
 }
 
 // The file starts with a magic of 4 bytes that tells how it is stored.
@@ -115,7 +122,7 @@ type segment struct {
 	payload []byte
 }
 
-// lockTimeout bounds the wait for other processes' locks: generous, since each holder syncs a file to disk.
+// lockTimeout is the default bound of the wait for other processes' locks: generous, since each holder syncs a file to disk.
 const lockTimeout = 60 * time.Second
 
 // NewFileStore opens (creating when needed) the file store name, a file
@@ -151,14 +158,17 @@ func NewFileStore(name string, opts *FileStoreOptions) (*FileStore, error) {
 	if err := os.Chmod(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("persistent token cache: restricting %s to its owner: %w", dir, err)
 	}
-	s := &FileStore{path: filepath.Join(dir, name), logger: logger}
+	s := &FileStore{path: filepath.Join(dir, name), logger: logger, lockTO: o.LockTimeout}
+	if s.lockTO <= 0 {
+		s.lockTO = lockTimeout
+	}
 	ks := o.KeyStore
 	if ks == nil {
 		ks = DefaultKeyStore()
 	}
 	// Creating the key under the file's lock keeps two processes from
 	// racing to create different keys.
-	ctx, cancel := context.WithTimeout(context.Background(), lockTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), s.lockTO)
 	defer cancel()
 	unlock, err := lockFile(ctx, s.path+".lock")
 	if err != nil {
@@ -185,6 +195,20 @@ func NewFileStore(name string, opts *FileStoreOptions) (*FileStore, error) {
 
 // Path returns the cache file's path.
 func (s *FileStore) Path() string { return s.path }
+
+// String describes the store by its file and whether it is encrypted;
+// never its key. A value receiver, so that a FileStore and a pointer to one
+// print the same.
+func (s FileStore) String() string {
+	how := "unencrypted"
+	if s.key != nil {
+		how = "encrypted"
+	}
+	return "cache.FileStore(" + s.path + ", " + how + ")"
+}
+
+// GoString is String, so that %#v shows no key either.
+func (s FileStore) GoString() string { return s.String() }
 
 // Encrypted reports whether the file is encrypted.
 func (s *FileStore) Encrypted() bool { return s.key != nil }
@@ -213,7 +237,7 @@ func (s *FileStore) Delete(ctx context.Context, k EntryKey) error {
 
 // update applies change to the file under the cross-process lock.
 func (s *FileStore) update(ctx context.Context, change func(map[EntryKey]Entry)) error {
-	ctx, cancel := context.WithTimeout(ctx, lockTimeout)
+	ctx, cancel := context.WithTimeout(ctx, s.lockTO)
 	defer cancel()
 	unlock, err := lockFile(ctx, s.path+".lock")
 	if err != nil {

@@ -178,7 +178,10 @@ func (p *Proxy) Close() {
 // refused.
 func (p *Proxy) serveProxy(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodConnect {
-		refuse(w, http.StatusMethodNotAllowed, fmt.Sprintf("azcred emulator proxy: only CONNECT to an Entra ID authority host is answered; %s %s is refused. The proxy never forwards requests: set NO_PROXY for destinations that are not Entra ID.", r.Method, r.URL.Redacted()))
+		// The destination without user information, query or fragment,
+		// which may hold secrets (a SAS signature, an authorization code).
+		dest := url.URL{Scheme: r.URL.Scheme, Host: r.URL.Host, Path: r.URL.Path}
+		refuse(w, http.StatusMethodNotAllowed, fmt.Sprintf("azcred emulator proxy: only CONNECT to an Entra ID authority host is answered; %s %s is refused. The proxy never forwards requests: set NO_PROXY for destinations that are not Entra ID.", r.Method, dest.String()))
 		return
 	}
 	host, port, err := net.SplitHostPort(r.Host)

@@ -225,3 +225,25 @@ func TestProxyAnswersARMSubscriptionList(t *testing.T) {
 	assert.Equal(t, 404, status)
 	assert.Equal(t, "NotEmulated", body["error"].(map[string]any)["code"])
 }
+
+// A refused plain-http request's query (a SAS signature, an authorization
+// code) is not repeated in the refusal, which clients may log.
+func TestProxyRefusalQuotesNoQuery(t *testing.T) {
+	t.Parallel()
+	e := NewT(t, nil)
+	p, err := e.StartProxy()
+	require.NoError(t, err)
+	pu, err := url.Parse(p.URL())
+	require.NoError(t, err)
+	tr := &http.Transport{Proxy: http.ProxyURL(pu)}
+	t.Cleanup(tr.CloseIdleConnections)
+	plain := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	const secret = "sig0QmVhcmVyU2VjcmV0VmFsdWU"
+	resp, err := plain.Get("http://blob.example.com/c/b?sv=2024&sig=" + secret + "&code=" + secret)
+	require.NoError(t, err)
+	b, _ := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	assert.Equal(t, http.StatusMethodNotAllowed, resp.StatusCode)
+	assert.Contains(t, string(b), "http://blob.example.com/c/b", "the refusal names the destination")
+	assert.NotContains(t, string(b), secret)
+}
