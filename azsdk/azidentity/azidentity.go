@@ -94,7 +94,7 @@ func (s *source) getToken(ctx context.Context, opts policy.TokenRequestOptions) 
 func (s *source) fetch(ctx context.Context, opts policy.TokenRequestOptions) (azcore.AccessToken, error) {
 	tok, err := s.core.GetToken(ctx, coreRequest(opts))
 	if err != nil {
-		return azcore.AccessToken{}, convertError(ctx, s.name, s.p, err)
+		return azcore.AccessToken{}, sourceError(ctx, s.name, s.p, err)
 	}
 	if logShould(EventAuthentication) {
 		logWrite(EventAuthentication, fmt.Sprintf("%s.GetToken() acquired a token for scope %q", s.name, strings.Join(opts.Scopes, ", ")))

@@ -127,7 +127,7 @@ func authenticate(ctx context.Context, s *source, auth func(context.Context, *az
 	}
 	r, err := auth(ctx, co)
 	if err != nil {
-		return AuthenticationRecord{}, convertError(ctx, s.name, s.p, err)
+		return AuthenticationRecord{}, sourceError(ctx, s.name, s.p, err)
 	}
 	return AuthenticationRecord(r), nil
 }

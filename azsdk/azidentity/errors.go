@@ -199,6 +199,19 @@ func convertError(ctx context.Context, name string, p *pipeline, err error) erro
 	return out
 }
 
+// sourceError converts the error of one credential's GetToken or
+// Authenticate. An error of no class is a request the core refused before
+// sending anything (no scope, several scopes for a developer tool or
+// managed identity, a malformed tenant ID or one the credential may not
+// use): as with azidentity, the caller gets it as a plain error, not an
+// AuthenticationFailedError, since nothing failed to authenticate.
+func sourceError(ctx context.Context, name string, p *pipeline, err error) error {
+	if unavailable, required, failed := classOf(err); unavailable == nil && required == nil && failed == nil {
+		return err
+	}
+	return convertError(ctx, name, p, err)
+}
+
 // chainError converts a chain's error: as convertError, but an
 // AuthenticationFailedError does not repeat the failed source's response in
 // its message, which already lists every attempt (RawResponse still holds

@@ -1,0 +1,65 @@
+package azidentity_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/azcred/azcred/azcredtest/emulator"
+	"github.com/azcred/azcred/azsdk/azidentity"
+)
+
+// A request the credential refuses before sending anything is the caller's
+// mistake, not a failed authentication: azidentity returns it as a plain
+// error, and so must the drop-in, so that code sorting errors with
+// errors.As(err, &*AuthenticationFailedError) sorts them the same. A chain
+// still stops on it with an AuthenticationFailedError, as azidentity's does.
+func TestRequestErrorsAreNotAuthenticationFailures(t *testing.T) {
+	e := newEmulator(t)
+	e.SetSystemAssignedIdentity(emulator.ManagedIdentity{})
+	imds, err := e.StartIMDS()
+	require.NoError(t, err)
+	for k, v := range imds.Env() {
+		t.Setenv(k, v)
+	}
+	t.Setenv("AZURE_ADDITIONALLY_ALLOWED_TENANTS", "")
+	secret, err := azidentity.NewClientSecretCredential(testTenant, testClient, testSecret, &azidentity.ClientSecretCredentialOptions{ClientOptions: clientOptions(e)})
+	require.NoError(t, err)
+	mi, err := azidentity.NewManagedIdentityCredential(nil)
+	require.NoError(t, err)
+	cli, err := azidentity.NewAzureCLICredential(nil)
+	require.NoError(t, err)
+	cases := []struct {
+		name string
+		cred azcore.TokenCredential
+		opts policy.TokenRequestOptions
+	}{
+		{"secret without scopes", secret, policy.TokenRequestOptions{}},
+		{"secret, tenant not allowed", secret, policy.TokenRequestOptions{Scopes: []string{armScope}, TenantID: "another-tenant"}},
+		{"secret, malformed tenant", secret, policy.TokenRequestOptions{Scopes: []string{armScope}, TenantID: "bad tenant!"}},
+		{"managed identity, two scopes", mi, policy.TokenRequestOptions{Scopes: []string{armScope, "https://vault.azure.net/.default"}}},
+		{"Azure CLI, two scopes", cli, policy.TokenRequestOptions{Scopes: []string{armScope, "https://vault.azure.net/.default"}}},
+		{"Azure CLI, no scope", cli, policy.TokenRequestOptions{}},
+	}
+	for _, c := range cases {
+		_, err := c.cred.GetToken(context.Background(), c.opts)
+		require.Error(t, err, c.name)
+		var failed *azidentity.AuthenticationFailedError
+		assert.False(t, errors.As(err, &failed), "%s: %v", c.name, err)
+		var required *azidentity.AuthenticationRequiredError
+		assert.False(t, errors.As(err, &required), "%s: %v", c.name, err)
+	}
+	assert.Empty(t, tokenRequests(e), "nothing was sent for a refused request")
+	assert.Empty(t, imds.Requests(), "nothing was sent for a refused request")
+
+	chain, err := azidentity.NewChainedTokenCredential([]azcore.TokenCredential{secret, &staticCred{}}, nil)
+	require.NoError(t, err)
+	_, err = chain.GetToken(context.Background(), policy.TokenRequestOptions{})
+	var failed *azidentity.AuthenticationFailedError
+	assert.ErrorAs(t, err, &failed, "a chain stops on the refusal as a failure")
+}
