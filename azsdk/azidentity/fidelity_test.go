@@ -63,3 +63,21 @@ func TestRequestErrorsAreNotAuthenticationFailures(t *testing.T) {
 	var failed *azidentity.AuthenticationFailedError
 	assert.ErrorAs(t, err, &failed, "a chain stops on the refusal as a failure")
 }
+
+// AZURE_TOKEN_CREDENTIALS takes the values azidentity takes, and no others:
+// "dev" and "prod" exactly, or a default-chain credential's name in any
+// case. InteractiveBrowserCredential is not one (the core accepts it and
+// would open a browser).
+func TestAzureTokenCredentialsValues(t *testing.T) {
+	t.Setenv("PATH", t.TempDir())
+	for _, v := range []string{"dev", "prod", "EnvironmentCredential", "workloadidentitycredential", "MANAGEDIDENTITYCREDENTIAL", "AzureCLICredential", "AzureDeveloperCLICredential", "azurepowershellcredential"} {
+		t.Setenv("AZURE_TOKEN_CREDENTIALS", v)
+		_, err := azidentity.NewDefaultAzureCredential(nil)
+		assert.NoError(t, err, "%q", v)
+	}
+	for _, v := range []string{"Dev", "PROD", " dev", "prod ", "", "InteractiveBrowserCredential", "DeviceCodeCredential", "AzureCLI"} {
+		t.Setenv("AZURE_TOKEN_CREDENTIALS", v)
+		_, err := azidentity.NewDefaultAzureCredential(nil)
+		assert.ErrorContains(t, err, "AZURE_TOKEN_CREDENTIALS", "%q", v)
+	}
+}
