@@ -132,3 +132,16 @@ type coreBacked interface {
 func runtimeStartSpan(ctx context.Context, name string, tr tracing.Tracer) (context.Context, func(error)) {
 	return runtime.StartSpan(ctx, name, tr, nil)
 }
+
+// onlyTheseTenants passes a credential's AdditionallyAllowedTenants option
+// to the core so that the core does not read
+// AZURE_ADDITIONALLY_ALLOWED_TENANTS for it: azidentity reads that variable
+// only in DefaultAzureCredential and EnvironmentCredential, so a
+// credential constructed directly allows exactly the tenants its options
+// list.
+func onlyTheseTenants(tenants []string) []string {
+	if tenants == nil {
+		return []string{}
+	}
+	return tenants
+}

@@ -80,6 +80,10 @@ func NewDefaultAzureCredential(options *DefaultAzureCredentialOptions) (*Default
 	if err != nil {
 		return nil, err
 	}
+	if len(o.AdditionallyAllowedTenants) == 0 {
+		// An empty list means the environment variable, as in azidentity.
+		o.AdditionallyAllowedTenants = nil
+	}
 	c, err := azcred.NewDefaultAzureCredential(&azcred.DefaultAzureCredentialOptions{
 		ClientOptions:                co,
 		AdditionallyAllowedTenants:   o.AdditionallyAllowedTenants,

@@ -81,3 +81,42 @@ func TestAzureTokenCredentialsValues(t *testing.T) {
 		assert.ErrorContains(t, err, "AZURE_TOKEN_CREDENTIALS", "%q", v)
 	}
 }
+
+// AZURE_ADDITIONALLY_ALLOWED_TENANTS widens DefaultAzureCredential and
+// EnvironmentCredential only, as in azidentity: a credential constructed
+// directly gets tokens for another tenant only when its own
+// AdditionallyAllowedTenants option lists it.
+func TestAdditionallyAllowedTenantsVariable(t *testing.T) {
+	const other = "0b9c7f4e-1111-2222-3333-444444444444"
+	e := newEmulator(t)
+	require.NoError(t, e.RegisterApp(emulator.App{TenantID: other, ClientID: testClient, Secrets: []string{testSecret}}))
+	t.Setenv("AZURE_ADDITIONALLY_ALLOWED_TENANTS", "*")
+	inOther := policy.TokenRequestOptions{Scopes: []string{armScope}, TenantID: other}
+
+	direct, err := azidentity.NewClientSecretCredential(testTenant, testClient, testSecret, &azidentity.ClientSecretCredentialOptions{ClientOptions: clientOptions(e)})
+	require.NoError(t, err)
+	_, err = direct.GetToken(context.Background(), inOther)
+	assert.ErrorContains(t, err, other, "the variable does not widen a credential constructed directly")
+	assert.Empty(t, tokenRequests(e))
+
+	listed, err := azidentity.NewClientSecretCredential(testTenant, testClient, testSecret, &azidentity.ClientSecretCredentialOptions{ClientOptions: clientOptions(e), AdditionallyAllowedTenants: []string{other}})
+	require.NoError(t, err)
+	_, err = listed.GetToken(context.Background(), inOther)
+	require.NoError(t, err)
+
+	t.Setenv("AZURE_TOKEN_CREDENTIALS", "EnvironmentCredential")
+	t.Setenv("AZURE_TENANT_ID", testTenant)
+	t.Setenv("AZURE_CLIENT_ID", testClient)
+	t.Setenv("AZURE_CLIENT_SECRET", testSecret)
+	t.Setenv("AZURE_AUTHORITY_HOST", e.URL())
+	env, err := azidentity.NewEnvironmentCredential(&azidentity.EnvironmentCredentialOptions{ClientOptions: azcore.ClientOptions{Transport: e.Client()}})
+	require.NoError(t, err)
+	_, err = env.GetToken(context.Background(), inOther)
+	require.NoError(t, err, "EnvironmentCredential reads the variable")
+	for _, allowed := range [][]string{nil, {}} {
+		dac, err := azidentity.NewDefaultAzureCredential(&azidentity.DefaultAzureCredentialOptions{ClientOptions: azcore.ClientOptions{Transport: e.Client()}, AdditionallyAllowedTenants: allowed})
+		require.NoError(t, err)
+		_, err = dac.GetToken(context.Background(), inOther)
+		require.NoError(t, err, "DefaultAzureCredential reads the variable when its option is empty (%#v)", allowed)
+	}
+}
