@@ -120,3 +120,52 @@ func TestAdditionallyAllowedTenantsVariable(t *testing.T) {
 		require.NoError(t, err, "DefaultAzureCredential reads the variable when its option is empty (%#v)", allowed)
 	}
 }
+
+// seqCred returns errs[i] from its i-th call (nil beyond), else a token
+// named after it.
+type seqCred struct {
+	name  string
+	errs  []error
+	calls int
+}
+
+func (s *seqCred) GetToken(context.Context, policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	s.calls++
+	if n := s.calls - 1; n < len(s.errs) && s.errs[n] != nil {
+		return azcore.AccessToken{}, s.errs[n]
+	}
+	return azcore.AccessToken{Token: s.name}, nil
+}
+
+// RetrySources as azidentity has it (the sequences are those azidentity
+// v1.15.0 gives for the same sources): without it, the chain keeps asking
+// the source that gave its first token, whatever that source answers later;
+// with it, every call starts at the first source.
+func TestChainedTokenCredentialRetrySources(t *testing.T) {
+	unavailable := azidentity.NewCredentialUnavailableError
+	for _, c := range []struct {
+		retry        bool
+		want         []string
+		a, b, cCalls int
+	}{
+		{false, []string{"b", "b", "error", "error", "b"}, 1, 5, 0},
+		{true, []string{"b", "a", "b", "error", "c"}, 5, 4, 1},
+	} {
+		a := &seqCred{name: "a", errs: []error{unavailable("a: not yet"), nil, unavailable("a: gone"), unavailable("a: gone"), unavailable("a: gone")}}
+		b := &seqCred{name: "b", errs: []error{nil, nil, errors.New("b: broke"), unavailable("b: gone"), nil}}
+		last := &seqCred{name: "c"}
+		chain, err := azidentity.NewChainedTokenCredential([]azcore.TokenCredential{a, b, last}, &azidentity.ChainedTokenCredentialOptions{RetrySources: c.retry})
+		require.NoError(t, err)
+		var got []string
+		for range 5 {
+			tok, err := chain.GetToken(context.Background(), armRequest)
+			if err != nil {
+				got = append(got, "error")
+				continue
+			}
+			got = append(got, tok.Token)
+		}
+		assert.Equal(t, c.want, got, "RetrySources %v", c.retry)
+		assert.Equal(t, []int{c.a, c.b, c.cCalls}, []int{a.calls, b.calls, last.calls}, "calls, RetrySources %v", c.retry)
+	}
+}
