@@ -84,7 +84,20 @@ func NewDefaultAzureCredential(options *DefaultAzureCredentialOptions) (*Default
 		// An empty list means the environment variable, as in azidentity.
 		o.AdditionallyAllowedTenants = nil
 	}
+	// A username and password without a tenant leave EnvironmentCredential
+	// out, as azidentity's chain finds it unavailable; when it is the only
+	// source selected, nothing is left to try.
+	excludeEnvironment := userWithoutTenant()
+	if excludeEnvironment {
+		if strings.EqualFold(os.Getenv("AZURE_TOKEN_CREDENTIALS"), credNameEnvironment) {
+			return nil, errUserWithoutTenant
+		}
+		if logShould(EventAuthentication) {
+			logWrite(EventAuthentication, "NewDefaultAzureCredential: "+errUserWithoutTenant.Error()+"; the chain goes on without EnvironmentCredential")
+		}
+	}
 	c, err := azcred.NewDefaultAzureCredential(&azcred.DefaultAzureCredentialOptions{
+		ExcludeEnvironmentCredential: excludeEnvironment,
 		ClientOptions:                co,
 		AdditionallyAllowedTenants:   o.AdditionallyAllowedTenants,
 		TenantID:                     o.TenantID,

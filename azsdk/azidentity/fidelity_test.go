@@ -169,3 +169,41 @@ func TestChainedTokenCredentialRetrySources(t *testing.T) {
 		assert.Equal(t, []int{c.a, c.b, c.cCalls}, []int{a.calls, b.calls, last.calls}, "calls, RetrySources %v", c.retry)
 	}
 }
+
+// A username and password in the environment without AZURE_TENANT_ID:
+// azidentity's EnvironmentCredential refuses them, and its
+// DefaultAzureCredential moves on to the next source instead of signing
+// the user in.
+func TestEnvironmentUserWithoutTenant(t *testing.T) {
+	e := newEmulator(t)
+	// AZURE_CLIENT_ID selects this user-assigned identity for managed
+	// identity.
+	mi := e.AddUserAssignedIdentity(emulator.ManagedIdentity{ClientID: testClient, ResourceID: "/subscriptions/s/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/app"})
+	imds, err := e.StartIMDS()
+	require.NoError(t, err)
+	for k, v := range imds.Env() {
+		t.Setenv(k, v)
+	}
+	t.Setenv("PATH", t.TempDir())
+	t.Setenv("AZURE_TENANT_ID", "")
+	t.Setenv("AZURE_CLIENT_ID", testClient)
+	t.Setenv("AZURE_USERNAME", "ada@contoso.example")
+	t.Setenv("AZURE_PASSWORD", "p@ssw0rd-Value~1")
+	t.Setenv("AZURE_AUTHORITY_HOST", e.URL())
+
+	_, err = azidentity.NewEnvironmentCredential(nil)
+	assert.ErrorContains(t, err, "AZURE_TENANT_ID")
+
+	cred, err := azidentity.NewDefaultAzureCredential(&azidentity.DefaultAzureCredentialOptions{ClientOptions: azcore.ClientOptions{Transport: e.Client()}})
+	require.NoError(t, err)
+	tok, err := cred.GetToken(context.Background(), armRequest)
+	require.NoError(t, err)
+	claims, err := e.VerifyAccessToken(tok.Token)
+	require.NoError(t, err)
+	assert.Equal(t, mi.ObjectID, claims["oid"], "the chain went on to managed identity")
+	assert.Empty(t, tokenRequests(e), "no sign-in with the password was attempted")
+
+	t.Setenv("AZURE_TOKEN_CREDENTIALS", "EnvironmentCredential")
+	_, err = azidentity.NewDefaultAzureCredential(nil)
+	assert.ErrorContains(t, err, "AZURE_TENANT_ID")
+}
