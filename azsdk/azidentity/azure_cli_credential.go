@@ -55,7 +55,8 @@ func NewAzureCLICredential(options *AzureCLICredentialOptions) (*AzureCLICredent
 
 // GetToken asks the tool for an access token, or returns the cached one.
 func (c *AzureCLICredential) GetToken(ctx context.Context, opts policy.TokenRequestOptions) (azcore.AccessToken, error) {
-	return c.getToken(ctx, opts)
+	tok, err := c.getToken(ctx, opts)
+	return tok, claimsRefusal(opts, err)
 }
 
 var _ azcore.TokenCredential = (*AzureCLICredential)(nil)

@@ -49,7 +49,8 @@ func NewAzurePowerShellCredential(options *AzurePowerShellCredentialOptions) (*A
 
 // GetToken asks the tool for an access token, or returns the cached one.
 func (c *AzurePowerShellCredential) GetToken(ctx context.Context, opts policy.TokenRequestOptions) (azcore.AccessToken, error) {
-	return c.getToken(ctx, opts)
+	tok, err := c.getToken(ctx, opts)
+	return tok, claimsRefusal(opts, err)
 }
 
 var _ azcore.TokenCredential = (*AzurePowerShellCredential)(nil)
