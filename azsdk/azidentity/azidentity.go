@@ -94,7 +94,7 @@ func (s *source) getToken(ctx context.Context, opts policy.TokenRequestOptions) 
 func (s *source) fetch(ctx context.Context, opts policy.TokenRequestOptions) (azcore.AccessToken, error) {
 	tok, err := s.core.GetToken(ctx, coreRequest(opts))
 	if err != nil {
-		return azcore.AccessToken{}, convertError(ctx, s.name, s.p, err)
+		return azcore.AccessToken{}, sourceError(ctx, s.name, s.p, err)
 	}
 	if logShould(EventAuthentication) {
 		logWrite(EventAuthentication, fmt.Sprintf("%s.GetToken() acquired a token for scope %q", s.name, strings.Join(opts.Scopes, ", ")))
@@ -131,4 +131,17 @@ type coreBacked interface {
 // runtimeStartSpan starts a span of this package's tracer.
 func runtimeStartSpan(ctx context.Context, name string, tr tracing.Tracer) (context.Context, func(error)) {
 	return runtime.StartSpan(ctx, name, tr, nil)
+}
+
+// onlyTheseTenants passes a credential's AdditionallyAllowedTenants option
+// to the core so that the core does not read
+// AZURE_ADDITIONALLY_ALLOWED_TENANTS for it: azidentity reads that variable
+// only in DefaultAzureCredential and EnvironmentCredential, so a
+// credential constructed directly allows exactly the tenants its options
+// list.
+func onlyTheseTenants(tenants []string) []string {
+	if tenants == nil {
+		return []string{}
+	}
+	return tenants
 }

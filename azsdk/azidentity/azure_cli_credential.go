@@ -12,8 +12,10 @@ import (
 // AzureCLICredentialOptions contains optional parameters for AzureCLICredential.
 type AzureCLICredentialOptions struct {
 	// AdditionallyAllowedTenants lists tenants, besides the credential's own,
-	// that a request's TenantID may name; "*" allows any. Default: the
-	// ';'-separated AZURE_ADDITIONALLY_ALLOWED_TENANTS environment variable.
+	// that a request's TenantID may name; "*" allows any. Default: none.
+	// As in azidentity, the AZURE_ADDITIONALLY_ALLOWED_TENANTS environment
+	// variable does not apply (it does to DefaultAzureCredential and
+	// EnvironmentCredential).
 	AdditionallyAllowedTenants []string
 
 	// Subscription is the subscription (name or ID) to ask the Azure CLI for
@@ -41,7 +43,7 @@ func NewAzureCLICredential(options *AzureCLICredentialOptions) (*AzureCLICredent
 		o = *options
 	}
 	c, err := azcred.NewAzureCLICredential(&azcred.AzureCLICredentialOptions{
-		AdditionallyAllowedTenants: o.AdditionallyAllowedTenants,
+		AdditionallyAllowedTenants: onlyTheseTenants(o.AdditionallyAllowedTenants),
 		TenantID:                   o.TenantID,
 		Subscription:               o.Subscription,
 	})
@@ -53,7 +55,8 @@ func NewAzureCLICredential(options *AzureCLICredentialOptions) (*AzureCLICredent
 
 // GetToken asks the tool for an access token, or returns the cached one.
 func (c *AzureCLICredential) GetToken(ctx context.Context, opts policy.TokenRequestOptions) (azcore.AccessToken, error) {
-	return c.getToken(ctx, opts)
+	tok, err := c.getToken(ctx, opts)
+	return tok, claimsRefusal(opts, err)
 }
 
 var _ azcore.TokenCredential = (*AzureCLICredential)(nil)

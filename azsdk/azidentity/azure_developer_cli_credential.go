@@ -12,8 +12,10 @@ import (
 // AzureDeveloperCLICredentialOptions contains optional parameters for AzureDeveloperCLICredential.
 type AzureDeveloperCLICredentialOptions struct {
 	// AdditionallyAllowedTenants lists tenants, besides the credential's own,
-	// that a request's TenantID may name; "*" allows any. Default: the
-	// ';'-separated AZURE_ADDITIONALLY_ALLOWED_TENANTS environment variable.
+	// that a request's TenantID may name; "*" allows any. Default: none.
+	// As in azidentity, the AZURE_ADDITIONALLY_ALLOWED_TENANTS environment
+	// variable does not apply (it does to DefaultAzureCredential and
+	// EnvironmentCredential).
 	AdditionallyAllowedTenants []string
 
 	// TenantID is the tenant to ask the tool for tokens from. Default: the
@@ -36,7 +38,7 @@ func NewAzureDeveloperCLICredential(options *AzureDeveloperCLICredentialOptions)
 		o = *options
 	}
 	c, err := azcred.NewAzureDeveloperCLICredential(&azcred.AzureDeveloperCLICredentialOptions{
-		AdditionallyAllowedTenants: o.AdditionallyAllowedTenants,
+		AdditionallyAllowedTenants: onlyTheseTenants(o.AdditionallyAllowedTenants),
 		TenantID:                   o.TenantID,
 	})
 	if err != nil {

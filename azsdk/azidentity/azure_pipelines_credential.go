@@ -17,8 +17,10 @@ type AzurePipelinesCredentialOptions struct {
 	azcore.ClientOptions
 
 	// AdditionallyAllowedTenants lists tenants, besides the credential's own,
-	// that a request's TenantID may name; "*" allows any. Default: the
-	// ';'-separated AZURE_ADDITIONALLY_ALLOWED_TENANTS environment variable.
+	// that a request's TenantID may name; "*" allows any. Default: none.
+	// As in azidentity, the AZURE_ADDITIONALLY_ALLOWED_TENANTS environment
+	// variable does not apply (it does to DefaultAzureCredential and
+	// EnvironmentCredential).
 	AdditionallyAllowedTenants []string
 
 	// Cache is accepted for compatibility; this credential keeps its tokens
@@ -53,7 +55,7 @@ func NewAzurePipelinesCredential(tenantID, clientID, serviceConnectionID, system
 	}
 	c, err := azcred.NewAzurePipelinesCredential(tenantID, clientID, serviceConnectionID, systemAccessToken, &azcred.AzurePipelinesCredentialOptions{
 		ClientOptions:              co,
-		AdditionallyAllowedTenants: o.AdditionallyAllowedTenants,
+		AdditionallyAllowedTenants: onlyTheseTenants(o.AdditionallyAllowedTenants),
 		DisableInstanceDiscovery:   o.DisableInstanceDiscovery,
 	})
 	if err != nil {

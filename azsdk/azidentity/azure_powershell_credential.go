@@ -12,8 +12,10 @@ import (
 // AzurePowerShellCredentialOptions contains optional parameters for AzurePowerShellCredential.
 type AzurePowerShellCredentialOptions struct {
 	// AdditionallyAllowedTenants lists tenants, besides the credential's own,
-	// that a request's TenantID may name; "*" allows any. Default: the
-	// ';'-separated AZURE_ADDITIONALLY_ALLOWED_TENANTS environment variable.
+	// that a request's TenantID may name; "*" allows any. Default: none.
+	// As in azidentity, the AZURE_ADDITIONALLY_ALLOWED_TENANTS environment
+	// variable does not apply (it does to DefaultAzureCredential and
+	// EnvironmentCredential).
 	AdditionallyAllowedTenants []string
 
 	// TenantID is the tenant to ask the tool for tokens from. Default: the
@@ -36,7 +38,7 @@ func NewAzurePowerShellCredential(options *AzurePowerShellCredentialOptions) (*A
 		o = *options
 	}
 	c, err := azcred.NewAzurePowerShellCredential(&azcred.AzurePowerShellCredentialOptions{
-		AdditionallyAllowedTenants: o.AdditionallyAllowedTenants,
+		AdditionallyAllowedTenants: onlyTheseTenants(o.AdditionallyAllowedTenants),
 		TenantID:                   o.TenantID,
 	})
 	if err != nil {
@@ -47,7 +49,8 @@ func NewAzurePowerShellCredential(options *AzurePowerShellCredentialOptions) (*A
 
 // GetToken asks the tool for an access token, or returns the cached one.
 func (c *AzurePowerShellCredential) GetToken(ctx context.Context, opts policy.TokenRequestOptions) (azcore.AccessToken, error) {
-	return c.getToken(ctx, opts)
+	tok, err := c.getToken(ctx, opts)
+	return tok, claimsRefusal(opts, err)
 }
 
 var _ azcore.TokenCredential = (*AzurePowerShellCredential)(nil)

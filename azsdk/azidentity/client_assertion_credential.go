@@ -17,8 +17,10 @@ type ClientAssertionCredentialOptions struct {
 	azcore.ClientOptions
 
 	// AdditionallyAllowedTenants lists tenants, besides the credential's own,
-	// that a request's TenantID may name; "*" allows any. Default: the
-	// ';'-separated AZURE_ADDITIONALLY_ALLOWED_TENANTS environment variable.
+	// that a request's TenantID may name; "*" allows any. Default: none.
+	// As in azidentity, the AZURE_ADDITIONALLY_ALLOWED_TENANTS environment
+	// variable does not apply (it does to DefaultAzureCredential and
+	// EnvironmentCredential).
 	AdditionallyAllowedTenants []string
 
 	// Cache keeps the credential's tokens in a persistent store as well as
@@ -53,7 +55,7 @@ func NewClientAssertionCredential(tenantID, clientID string, getAssertion func(c
 	}
 	c, err := azcred.NewClientAssertionCredential(tenantID, clientID, getAssertion, &azcred.ClientAssertionCredentialOptions{
 		ClientOptions:              co,
-		AdditionallyAllowedTenants: o.AdditionallyAllowedTenants,
+		AdditionallyAllowedTenants: onlyTheseTenants(o.AdditionallyAllowedTenants),
 		DisableInstanceDiscovery:   o.DisableInstanceDiscovery,
 		Cache:                      store(o.Cache),
 	})

@@ -19,8 +19,10 @@ type ClientCertificateCredentialOptions struct {
 	azcore.ClientOptions
 
 	// AdditionallyAllowedTenants lists tenants, besides the credential's own,
-	// that a request's TenantID may name; "*" allows any. Default: the
-	// ';'-separated AZURE_ADDITIONALLY_ALLOWED_TENANTS environment variable.
+	// that a request's TenantID may name; "*" allows any. Default: none.
+	// As in azidentity, the AZURE_ADDITIONALLY_ALLOWED_TENANTS environment
+	// variable does not apply (it does to DefaultAzureCredential and
+	// EnvironmentCredential).
 	AdditionallyAllowedTenants []string
 
 	// Cache keeps the credential's tokens in a persistent store as well as
@@ -59,7 +61,7 @@ func NewClientCertificateCredential(tenantID string, clientID string, certs []*x
 	}
 	c, err := azcred.NewClientCertificateCredential(tenantID, clientID, certs, key, &azcred.ClientCertificateCredentialOptions{
 		ClientOptions:              co,
-		AdditionallyAllowedTenants: o.AdditionallyAllowedTenants,
+		AdditionallyAllowedTenants: onlyTheseTenants(o.AdditionallyAllowedTenants),
 		DisableInstanceDiscovery:   o.DisableInstanceDiscovery,
 		SendCertificateChain:       o.SendCertificateChain,
 		Cache:                      store(o.Cache),

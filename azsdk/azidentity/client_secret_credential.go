@@ -19,8 +19,10 @@ type ClientSecretCredentialOptions struct {
 	azcore.ClientOptions
 
 	// AdditionallyAllowedTenants lists tenants, besides the credential's own,
-	// that a request's TenantID may name; "*" allows any. Default: the
-	// ';'-separated AZURE_ADDITIONALLY_ALLOWED_TENANTS environment variable.
+	// that a request's TenantID may name; "*" allows any. Default: none.
+	// As in azidentity, the AZURE_ADDITIONALLY_ALLOWED_TENANTS environment
+	// variable does not apply (it does to DefaultAzureCredential and
+	// EnvironmentCredential).
 	AdditionallyAllowedTenants []string
 
 	// DisableInstanceDiscovery is accepted for compatibility: this package
@@ -53,7 +55,7 @@ func NewClientSecretCredential(tenantID string, clientID string, clientSecret st
 	}
 	c, err := azcred.NewClientSecretCredential(tenantID, clientID, clientSecret, &azcred.ClientSecretCredentialOptions{
 		ClientOptions:              co,
-		AdditionallyAllowedTenants: o.AdditionallyAllowedTenants,
+		AdditionallyAllowedTenants: onlyTheseTenants(o.AdditionallyAllowedTenants),
 		DisableInstanceDiscovery:   o.DisableInstanceDiscovery,
 		Cache:                      store(o.Cache),
 	})

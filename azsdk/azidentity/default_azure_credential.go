@@ -2,6 +2,9 @@ package azidentity
 
 import (
 	"context"
+	"fmt"
+	"os"
+	"strings"
 	"sync/atomic"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -45,7 +48,8 @@ type DefaultAzureCredentialOptions struct {
 // [AzureCLICredential], [AzureDeveloperCLICredential] and
 // [AzurePowerShellCredential], and keeps using the first that gives a
 // token. AZURE_TOKEN_CREDENTIALS narrows the list: "prod" (the first three),
-// "dev" (the tools), or one credential's name.
+// "dev" (the tools), or one of those six credentials' names (in any case);
+// any other value makes [NewDefaultAzureCredential] fail.
 //
 // Unlike azidentity's, it decides sources concurrently where that cannot
 // change the answer (a developer tool may start while IMDS is being probed,
@@ -69,11 +73,31 @@ func NewDefaultAzureCredential(options *DefaultAzureCredentialOptions) (*Default
 	if options != nil {
 		o = *options
 	}
+	if err := checkTokenCredentials(); err != nil {
+		return nil, err
+	}
 	_, co, err := setupChain(&o.ClientOptions, true, true)
 	if err != nil {
 		return nil, err
 	}
+	if len(o.AdditionallyAllowedTenants) == 0 {
+		// An empty list means the environment variable, as in azidentity.
+		o.AdditionallyAllowedTenants = nil
+	}
+	// A username and password without a tenant leave EnvironmentCredential
+	// out, as azidentity's chain finds it unavailable; when it is the only
+	// source selected, nothing is left to try.
+	excludeEnvironment := userWithoutTenant()
+	if excludeEnvironment {
+		if strings.EqualFold(os.Getenv("AZURE_TOKEN_CREDENTIALS"), credNameEnvironment) {
+			return nil, errUserWithoutTenant
+		}
+		if logShould(EventAuthentication) {
+			logWrite(EventAuthentication, "NewDefaultAzureCredential: "+errUserWithoutTenant.Error()+"; the chain goes on without EnvironmentCredential")
+		}
+	}
 	c, err := azcred.NewDefaultAzureCredential(&azcred.DefaultAzureCredentialOptions{
+		ExcludeEnvironmentCredential: excludeEnvironment,
 		ClientOptions:                co,
 		AdditionallyAllowedTenants:   o.AdditionallyAllowedTenants,
 		TenantID:                     o.TenantID,
@@ -85,6 +109,32 @@ func NewDefaultAzureCredential(options *DefaultAzureCredentialOptions) (*Default
 		return nil, err
 	}
 	return &DefaultAzureCredential{chain: c}, nil
+}
+
+// defaultChainNames are the sources AZURE_TOKEN_CREDENTIALS may name.
+var defaultChainNames = []string{
+	credNameEnvironment, credNameWorkloadIdentity, credNameManagedIdentity,
+	credNameAzureCLI, credNameAzureDeveloperCLI, credNameAzurePowerShell,
+}
+
+// checkTokenCredentials accepts the AZURE_TOKEN_CREDENTIALS values
+// azidentity accepts: exactly "dev" or "prod", or the name of a source of
+// the chain in any case. The azcred core accepts more (any case and
+// surrounding spaces for "dev" and "prod", and InteractiveBrowserCredential,
+// which would open a browser); a program must not behave differently
+// with this package than with azidentity.
+func checkTokenCredentials() error {
+	v, ok := os.LookupEnv("AZURE_TOKEN_CREDENTIALS")
+	if !ok || v == "dev" || v == "prod" {
+		return nil
+	}
+	for _, name := range defaultChainNames {
+		if strings.EqualFold(v, name) {
+			return nil
+		}
+	}
+	return fmt.Errorf("%s: AZURE_TOKEN_CREDENTIALS=%q is not valid; set it to \"dev\", \"prod\" (both lower case) or one of %s, or unset it to try every source",
+		credNameDefault, v, strings.Join(defaultChainNames, ", "))
 }
 
 // GetToken returns a token from the first source that gives one.

@@ -18,8 +18,10 @@ type DeviceCodeCredentialOptions struct {
 	azcore.ClientOptions
 
 	// AdditionallyAllowedTenants lists tenants, besides the credential's own,
-	// that a request's TenantID may name; "*" allows any. Default: the
-	// ';'-separated AZURE_ADDITIONALLY_ALLOWED_TENANTS environment variable.
+	// that a request's TenantID may name; "*" allows any. Default: none.
+	// As in azidentity, the AZURE_ADDITIONALLY_ALLOWED_TENANTS environment
+	// variable does not apply (it does to DefaultAzureCredential and
+	// EnvironmentCredential).
 	AdditionallyAllowedTenants []string
 
 	// AuthenticationRecord names the account to get tokens for silently,
@@ -83,7 +85,7 @@ func NewDeviceCodeCredential(options *DeviceCodeCredentialOptions) (*DeviceCodeC
 	}
 	c, err := azcred.NewDeviceCodeCredential(&azcred.DeviceCodeCredentialOptions{
 		ClientOptions:                  co,
-		AdditionallyAllowedTenants:     o.AdditionallyAllowedTenants,
+		AdditionallyAllowedTenants:     onlyTheseTenants(o.AdditionallyAllowedTenants),
 		AuthenticationRecord:           azcred.AuthenticationRecord(o.AuthenticationRecord),
 		Cache:                          store(o.Cache),
 		ClientID:                       o.ClientID,
@@ -127,7 +129,7 @@ func authenticate(ctx context.Context, s *source, auth func(context.Context, *az
 	}
 	r, err := auth(ctx, co)
 	if err != nil {
-		return AuthenticationRecord{}, convertError(ctx, s.name, s.p, err)
+		return AuthenticationRecord{}, sourceError(ctx, s.name, s.p, err)
 	}
 	return AuthenticationRecord(r), nil
 }

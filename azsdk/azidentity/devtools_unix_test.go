@@ -4,6 +4,8 @@ package azidentity_test
 
 import (
 	"context"
+	"encoding/base64"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,6 +14,7 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -69,4 +72,21 @@ func TestAzureCLICredentialNotLoggedIn(t *testing.T) {
 	tok, err := chain.GetToken(context.Background(), armRequest)
 	require.NoError(t, err)
 	assert.Equal(t, "static", tok.Token)
+}
+
+// A request with Claims (a CAE or conditional-access challenge) is refused
+// by the Azure CLI without running it, with the sign-in command that
+// satisfies the claims, as a plain error: azidentity does not call it an
+// AuthenticationFailedError.
+func TestAzureCLICredentialClaimsChallenge(t *testing.T) {
+	runs := fakeAz(t, `echo "ERROR: not expected to run" >&2; exit 1`)
+	cred, err := azidentity.NewAzureCLICredential(nil)
+	require.NoError(t, err)
+	claims := `{"access_token":{"nbf":{"essential":true,"value":"1"}}}`
+	_, err = cred.GetToken(context.Background(), policy.TokenRequestOptions{Scopes: []string{armScope}, Claims: claims})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "az login --claims-challenge "+base64.StdEncoding.EncodeToString([]byte(claims)))
+	var failed *azidentity.AuthenticationFailedError
+	assert.False(t, errors.As(err, &failed), "%v", err)
+	assert.Zero(t, countRuns(t, runs))
 }

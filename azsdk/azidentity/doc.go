@@ -87,7 +87,18 @@
 //     package reaches the SDK's internal log writer by symbol name
 //     (go:linkname); a test checks that the messages arrive.
 //   - Error messages differ in wording (they say what to do), never in
-//     class.
+//     class, with one exception: once a ChainedTokenCredential (without
+//     RetrySources) or DefaultAzureCredential keeps using a source, that
+//     source's later errors come wrapped in the chain's error (listing the
+//     attempt) instead of unchanged, so a plain error of the source (a
+//     malformed request) arrives as the chain's AuthenticationFailedError.
+//   - Constructors check arguments more strictly: an empty client ID, or a
+//     tenant ID that starts with '-' or is "." or "..", fails at
+//     construction; azidentity accepts them and fails later (or passes the
+//     tenant to a developer tool's command line).
+//   - AZURE_IDENTITY_DISABLE_MULTITENANTAUTH, which azidentity (Go) does
+//     not read, makes every credential ignore a request's TenantID, as it
+//     does in the other Azure SDKs.
 //
 // # Mixing with the real azidentity
 //

@@ -2,7 +2,9 @@ package azidentity
 
 import (
 	"context"
+	"errors"
 	"os"
+	"strings"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
@@ -45,6 +47,9 @@ func NewEnvironmentCredential(options *EnvironmentCredentialOptions) (*Environme
 	if options != nil {
 		o = *options
 	}
+	if userWithoutTenant() {
+		return nil, errUserWithoutTenant
+	}
 	p, co, err := setup(&o.ClientOptions, false)
 	if err != nil {
 		return nil, err
@@ -80,4 +85,19 @@ func environmentMode() string {
 		return credNameCert
 	}
 	return credNameUserPassword
+}
+
+// errUserWithoutTenant is azidentity's refusal of a username and password
+// in the environment without AZURE_TENANT_ID.
+var errUserWithoutTenant = errors.New(credNameEnvironment + ": AZURE_USERNAME and AZURE_PASSWORD select a username and password, but AZURE_TENANT_ID is not set; set it to the user's tenant ID")
+
+// userWithoutTenant reports whether the environment selects a username and
+// password (no client secret, no certificate) and leaves AZURE_TENANT_ID
+// unset. The azcred core then signs in through the "organizations"
+// authority; azidentity refuses, and its DefaultAzureCredential moves on to
+// the next source, so this package does the same.
+func userWithoutTenant() bool {
+	set := func(name string) bool { return strings.TrimSpace(os.Getenv(name)) != "" }
+	return !set("AZURE_CLIENT_SECRET") && !set("AZURE_CLIENT_CERTIFICATE_PATH") &&
+		set("AZURE_USERNAME") && set("AZURE_PASSWORD") && !set("AZURE_TENANT_ID")
 }

@@ -199,6 +199,32 @@ func convertError(ctx context.Context, name string, p *pipeline, err error) erro
 	return out
 }
 
+// sourceError converts the error of one credential's GetToken or
+// Authenticate. An error of no class is a request the core refused before
+// sending anything (no scope, several scopes for a developer tool or
+// managed identity, a malformed tenant ID or one the credential may not
+// use): as with azidentity, the caller gets it as a plain error, not an
+// AuthenticationFailedError, since nothing failed to authenticate.
+func sourceError(ctx context.Context, name string, p *pipeline, err error) error {
+	if unavailable, required, failed := classOf(err); unavailable == nil && required == nil && failed == nil {
+		return err
+	}
+	return convertError(ctx, name, p, err)
+}
+
+// claimsRefusal turns the Azure CLI's and Azure PowerShell's refusal of a
+// request with Claims (the tool cannot add claims; the message gives the
+// sign-in command that can) into a plain error, as azidentity returns it:
+// nothing failed to authenticate, the user must sign in again. Inside
+// DefaultAzureCredential the refusal is unavailable, as in azidentity.
+func claimsRefusal(opts policy.TokenRequestOptions, err error) error {
+	var failed *AuthenticationFailedError
+	if opts.Claims == "" || !errors.As(err, &failed) {
+		return err
+	}
+	return errors.New(failed.credType + ": " + failed.message)
+}
+
 // chainError converts a chain's error: as convertError, but an
 // AuthenticationFailedError does not repeat the failed source's response in
 // its message, which already lists every attempt (RawResponse still holds

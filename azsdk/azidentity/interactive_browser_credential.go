@@ -17,8 +17,10 @@ type InteractiveBrowserCredentialOptions struct {
 	azcore.ClientOptions
 
 	// AdditionallyAllowedTenants lists tenants, besides the credential's own,
-	// that a request's TenantID may name; "*" allows any. Default: the
-	// ';'-separated AZURE_ADDITIONALLY_ALLOWED_TENANTS environment variable.
+	// that a request's TenantID may name; "*" allows any. Default: none.
+	// As in azidentity, the AZURE_ADDITIONALLY_ALLOWED_TENANTS environment
+	// variable does not apply (it does to DefaultAzureCredential and
+	// EnvironmentCredential).
 	AdditionallyAllowedTenants []string
 
 	// AuthenticationRecord names the account to get tokens for silently,
@@ -81,7 +83,7 @@ func NewInteractiveBrowserCredential(options *InteractiveBrowserCredentialOption
 	}
 	c, err := azcred.NewInteractiveBrowserCredential(&azcred.InteractiveBrowserCredentialOptions{
 		ClientOptions:                  co,
-		AdditionallyAllowedTenants:     o.AdditionallyAllowedTenants,
+		AdditionallyAllowedTenants:     onlyTheseTenants(o.AdditionallyAllowedTenants),
 		AuthenticationRecord:           azcred.AuthenticationRecord(o.AuthenticationRecord),
 		Cache:                          store(o.Cache),
 		ClientID:                       o.ClientID,

@@ -19,8 +19,10 @@ type OnBehalfOfCredentialOptions struct {
 	azcore.ClientOptions
 
 	// AdditionallyAllowedTenants lists tenants, besides the credential's own,
-	// that a request's TenantID may name; "*" allows any. Default: the
-	// ';'-separated AZURE_ADDITIONALLY_ALLOWED_TENANTS environment variable.
+	// that a request's TenantID may name; "*" allows any. Default: none.
+	// As in azidentity, the AZURE_ADDITIONALLY_ALLOWED_TENANTS environment
+	// variable does not apply (it does to DefaultAzureCredential and
+	// EnvironmentCredential).
 	AdditionallyAllowedTenants []string
 
 	// DisableInstanceDiscovery has no effect (no discovery requests are
@@ -79,7 +81,7 @@ func newOBO(options *OnBehalfOfCredentialOptions, build func(*azcred.OnBehalfOfC
 	}
 	c, err := build(&azcred.OnBehalfOfCredentialOptions{
 		ClientOptions:              co,
-		AdditionallyAllowedTenants: o.AdditionallyAllowedTenants,
+		AdditionallyAllowedTenants: onlyTheseTenants(o.AdditionallyAllowedTenants),
 		DisableInstanceDiscovery:   o.DisableInstanceDiscovery,
 		SendCertificateChain:       o.SendCertificateChain,
 	})

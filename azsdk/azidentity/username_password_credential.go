@@ -24,8 +24,10 @@ type UsernamePasswordCredentialOptions struct {
 	azcore.ClientOptions
 
 	// AdditionallyAllowedTenants lists tenants, besides the credential's own,
-	// that a request's TenantID may name; "*" allows any. Default: the
-	// ';'-separated AZURE_ADDITIONALLY_ALLOWED_TENANTS environment variable.
+	// that a request's TenantID may name; "*" allows any. Default: none.
+	// As in azidentity, the AZURE_ADDITIONALLY_ALLOWED_TENANTS environment
+	// variable does not apply (it does to DefaultAzureCredential and
+	// EnvironmentCredential).
 	AdditionallyAllowedTenants []string
 
 	// AuthenticationRecord is accepted for compatibility; this credential
@@ -70,7 +72,7 @@ func NewUsernamePasswordCredential(tenantID string, clientID string, username st
 	}
 	c, err := azcred.NewUsernamePasswordCredential(tenantID, clientID, username, password, &azcred.UsernamePasswordCredentialOptions{
 		ClientOptions:              co,
-		AdditionallyAllowedTenants: o.AdditionallyAllowedTenants,
+		AdditionallyAllowedTenants: onlyTheseTenants(o.AdditionallyAllowedTenants),
 		DisableInstanceDiscovery:   o.DisableInstanceDiscovery,
 	})
 	if err != nil {

@@ -17,8 +17,10 @@ type WorkloadIdentityCredentialOptions struct {
 	azcore.ClientOptions
 
 	// AdditionallyAllowedTenants lists tenants, besides the credential's own,
-	// that a request's TenantID may name; "*" allows any. Default: the
-	// ';'-separated AZURE_ADDITIONALLY_ALLOWED_TENANTS environment variable.
+	// that a request's TenantID may name; "*" allows any. Default: none.
+	// As in azidentity, the AZURE_ADDITIONALLY_ALLOWED_TENANTS environment
+	// variable does not apply (it does to DefaultAzureCredential and
+	// EnvironmentCredential).
 	AdditionallyAllowedTenants []string
 
 	// Cache is accepted for compatibility; this credential keeps its tokens
@@ -71,7 +73,7 @@ func NewWorkloadIdentityCredential(options *WorkloadIdentityCredentialOptions) (
 		ClientID:                   o.ClientID,
 		TenantID:                   o.TenantID,
 		TokenFilePath:              o.TokenFilePath,
-		AdditionallyAllowedTenants: o.AdditionallyAllowedTenants,
+		AdditionallyAllowedTenants: onlyTheseTenants(o.AdditionallyAllowedTenants),
 		DisableInstanceDiscovery:   o.DisableInstanceDiscovery,
 		EnableAzureProxy:           o.EnableAzureProxy,
 	})
