@@ -113,7 +113,11 @@ type ManagedIdentityCredentialOptions struct {
 // credentials share one connection pool: azcred's when ClientOptions.Transport
 // is nil, else one per caller *http.Transport (a proxy-less copy taken when
 // the transport is first used), so making many credentials does not hold a
-// connection each. A request's TenantID is ignored (an identity belongs to one
+// connection each. Service Fabric credentials likewise share one transport,
+// pinned to the cluster's certificate, per IDENTITY_SERVER_THUMBPRINT and
+// caller *http.Transport (or azcred's own); the process keeps at most 64
+// such transports, dropping the one used least recently past that
+// (credentials holding it keep using it). A request's TenantID is ignored (an identity belongs to one
 // tenant), as is EnableCAE. It is safe for concurrent use.
 type ManagedIdentityCredential struct {
 	client  *msi.Client

@@ -1,18 +1,20 @@
 package cache
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
-	"sync"
+	"strings"
 	"testing"
 	"time"
 
@@ -171,12 +173,16 @@ func TestFileStoreSetsAsideUnreadableFile(t *testing.T) {
 
 const (
 	writerEnv = "AZCRED_FILESTORE_WRITER"
-	writes    = 200
 	writers   = 8
+	writes    = 40
 )
 
 // TestFileStoreWriterProcess is one of the processes of
-// TestFileStoreConcurrentProcesses; it does nothing in a normal run.
+// TestFileStoreConcurrentProcesses; it does nothing in a normal run. It
+// prints "ready", waits for its standard input to close (the start line
+// every writer waits at), then saves its entries, reading the file without
+// the lock after each save, and prints how many of those reads found that
+// other processes had written since its previous read.
 func TestFileStoreWriterProcess(t *testing.T) {
 	spec := os.Getenv(writerEnv)
 	if spec == "" {
@@ -189,18 +195,35 @@ func TestFileStoreWriterProcess(t *testing.T) {
 	require.NoError(t, err)
 	s, err := NewFileStore("shared", &FileStoreOptions{Dir: dir, KeyStore: staticKeys(key)})
 	require.NoError(t, err)
+	fmt.Println("ready")
+	_, err = io.Copy(io.Discard, os.Stdin)
+	require.NoError(t, err)
 	ctx := context.Background()
+	others, interleaved := -1, 0
 	for i := range writes {
 		k := EntryKey{Kind: KindRefreshToken, Partition: "p" + id, Key: strconv.Itoa(i), CAE: i%2 == 0}
 		require.NoError(t, s.Save(ctx, k, Entry{Value: id + "-" + strconv.Itoa(i)}))
-		if i%50 == 0 {
-			m, err := s.read()
-			require.NoError(t, err, "the file always decrypts")
-			require.NotEmpty(t, m)
+		m, err := s.read()
+		require.NoError(t, err, "the file always decrypts")
+		mine := 0
+		for k := range m {
+			if k.Partition == "p"+id {
+				mine++
+			}
 		}
+		require.Equal(t, i+1, mine, "every save of this process is in the file")
+		if n := len(m) - mine; others >= 0 && n != others {
+			interleaved++
+		}
+		others = len(m) - mine
 	}
+	fmt.Println("interleaved", interleaved)
 }
 
+// TestFileStoreConcurrentProcesses runs 8 processes that save to one file
+// at once, starting together: no process loses another's entries, no
+// read without the lock sees a file that does not decrypt, no file is set
+// aside, and the writes did interleave.
 func TestFileStoreConcurrentProcesses(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts 8 processes")
@@ -210,22 +233,53 @@ func TestFileStoreConcurrentProcesses(t *testing.T) {
 	key := bytes.Repeat([]byte{3}, KeySize)
 	exe, err := os.Executable()
 	require.NoError(t, err)
-	var wg sync.WaitGroup
-	errs := make([]error, writers)
-	outs := make([][]byte, writers)
-	for w := range writers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			cmd := exec.Command(exe, "-test.run=^TestFileStoreWriterProcess$", "-test.count=1")
-			cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s %d %s", writerEnv, dir, w, hex.EncodeToString(key)))
-			outs[w], errs[w] = cmd.CombinedOutput()
-		}()
+	type writer struct {
+		cmd    *exec.Cmd
+		start  io.WriteCloser
+		out    *bufio.Reader
+		stderr bytes.Buffer
 	}
-	wg.Wait()
-	for w := range writers {
-		require.NoError(t, errs[w], "writer %d: %s", w, outs[w])
+	ws := make([]*writer, writers)
+	for i := range ws {
+		w := &writer{cmd: exec.Command(exe, "-test.run=^TestFileStoreWriterProcess$", "-test.count=1")}
+		// A race-enabled child otherwise sleeps a second before exiting.
+		w.cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0",
+			fmt.Sprintf("%s=%s %d %s", writerEnv, dir, i, hex.EncodeToString(key)))
+		w.start, err = w.cmd.StdinPipe()
+		require.NoError(t, err)
+		stdout, err := w.cmd.StdoutPipe()
+		require.NoError(t, err)
+		w.out = bufio.NewReader(stdout)
+		w.cmd.Stderr = &w.stderr
+		require.NoError(t, w.cmd.Start())
+		ws[i] = w
+		t.Cleanup(func() { _ = w.cmd.Process.Kill(); _ = w.cmd.Wait() })
 	}
+	for i, w := range ws {
+		if line, _ := w.out.ReadString('\n'); line != "ready\n" {
+			rest, _ := io.ReadAll(w.out)
+			_ = w.cmd.Wait() // the stderr buffer is complete only after Wait
+			t.Fatalf("writer %d did not start: %s%s%s", i, line, rest, w.stderr.String())
+		}
+	}
+	for _, w := range ws {
+		require.NoError(t, w.start.Close())
+	}
+	interleaved := 0
+	for i, w := range ws {
+		rest, _ := io.ReadAll(w.out)
+		err := w.cmd.Wait()
+		require.NoError(t, err, "writer %d: %s%s", i, rest, w.stderr.String())
+		var n int
+		for _, line := range strings.Split(string(rest), "\n") {
+			if _, err := fmt.Sscanf(line, "interleaved %d", &n); err == nil {
+				break
+			}
+		}
+		interleaved += n
+	}
+	t.Logf("%d reads of %d processes found other processes' writes since the previous read", interleaved, writers)
+	assert.GreaterOrEqual(t, interleaved, writers, "the processes wrote at the same time")
 	s, err := NewFileStore("shared", &FileStoreOptions{Dir: dir, KeyStore: staticKeys(key)})
 	require.NoError(t, err)
 	m, err := s.read()

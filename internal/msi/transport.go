@@ -1,6 +1,7 @@
 package msi
 
 import (
+	"container/list"
 	"context"
 	"crypto/sha1" // #nosec G505 -- Service Fabric names its certificate by SHA-1 thumbprint
 	"crypto/tls"
@@ -77,26 +78,139 @@ func (p probeBounding) Do(req *http.Request) (*http.Response, error) {
 // errThumbprint is the pinning failure.
 var errThumbprint = errors.New("the Service Fabric endpoint's certificate does not match IDENTITY_SERVER_THUMBPRINT")
 
-// pinnedClient copies the caller's client so that its TLS accepts exactly
-// the server certificate whose SHA-1 thumbprint is thumbprint (hex, with
-// any ':' or spaces), as Service Fabric's self-signed endpoint requires.
+// pinnedClient returns a client whose TLS accepts exactly the server
+// certificate whose SHA-1 thumbprint is thumbprint (hex, with any ':' or
+// spaces), as Service Fabric's self-signed endpoint requires: a shallow copy
+// of the caller's *http.Client (or a new client for none) that refuses
+// redirects and sends through pinnedTransport's shared transport.
 func pinnedClient(d httpx.Doer, thumbprint string) (*http.Client, error) {
 	want, err := decodeThumbprint(thumbprint)
 	if err != nil {
 		return nil, err
 	}
-	hc, err := httpx.CloneClient(d)
-	if err != nil {
-		return nil, &ConfigError{"Service Fabric managed identity pins the endpoint's certificate, so ClientOptions.Transport must be nil or an *http.Client whose Transport is nil or an *http.Transport"}
+	cannot := &ConfigError{"Service Fabric managed identity pins the endpoint's certificate, so ClientOptions.Transport must be nil or an *http.Client whose Transport is nil or an *http.Transport"}
+	hc := &http.Client{}
+	var base *http.Transport // nil: azcred's own transport
+	switch c := d.(type) {
+	case nil:
+	case *http.Client:
+		if c == nil {
+			break
+		}
+		*hc = *c
+		switch t := c.Transport.(type) {
+		case nil:
+			base = http.DefaultTransport.(*http.Transport)
+		case *http.Transport:
+			base = t
+		default:
+			return nil, cannot
+		}
+	default:
+		return nil, cannot
 	}
-	t := hc.Transport.(*http.Transport)
 	//lint:ignore SA1019 a transport that dials TLS through the deprecated hook is refused too
-	if t.DialTLSContext != nil || t.DialTLS != nil {
+	if base != nil && (base.DialTLSContext != nil || base.DialTLS != nil) {
 		return nil, &ConfigError{"Service Fabric managed identity pins the endpoint's certificate, so ClientOptions.Transport must not dial TLS itself (DialTLSContext)"}
 	}
+	hc.Transport = pinnedTransport(base, [sha1.Size]byte(want))
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return hc, nil
+}
+
+// ownTransport is the template of azcred's own transport, which pinned
+// copies start from when the caller gives none.
+var ownTransport = sync.OnceValue(func() *http.Transport {
+	hc, err := httpx.CloneClient(nil)
+	if err != nil {
+		panic(err) // CloneClient(nil) cannot fail
+	}
+	return hc.Transport.(*http.Transport)
+})
+
+// pinnedKey names one shared pinned transport: the caller's transport it
+// was copied from (the zero pointer for azcred's own) and the thumbprint.
+type pinnedKey struct {
+	base  weak.Pointer[http.Transport]
+	thumb [sha1.Size]byte
+}
+
+// pinnedMax bounds the process-wide map of pinned transports. A process
+// normally talks to one Service Fabric cluster, so one entry is the usual
+// case; the bound only keeps many thumbprints or caller transports from
+// growing the map without end.
+const pinnedMax = 64
+
+// pinnedTransports holds, per caller transport and thumbprint, the pinned
+// copy every Service Fabric credential with that pair shares, with its
+// connection pool (each credential used to copy a transport of its own and
+// keep its own connection). It holds at most pinnedMax entries; past that
+// the one used least recently is dropped and its idle connections closed
+// (credentials holding it keep using it; a new credential makes a new
+// copy). A caller transport's key is weak, so its entry goes when the
+// caller's transport does. A copy is taken when the pair is first seen;
+// later changes to the caller's transport do not reach it.
+var (
+	pinnedMu         sync.Mutex
+	pinnedTransports = map[pinnedKey]*list.Element{} // Value: *pinnedEntry
+	pinnedLRU        list.List                       // front: used most recently
+)
+
+type pinnedEntry struct {
+	key pinnedKey
+	t   *http.Transport
+}
+
+func pinnedTransport(base *http.Transport, thumb [sha1.Size]byte) *http.Transport {
+	k := pinnedKey{thumb: thumb}
+	if base != nil {
+		k.base = weak.Make(base)
+	}
+	pinnedMu.Lock()
+	defer pinnedMu.Unlock()
+	if el := pinnedTransports[k]; el != nil {
+		pinnedLRU.MoveToFront(el)
+		return el.Value.(*pinnedEntry).t
+	}
+	from := base
+	if from == nil {
+		from = ownTransport()
+	}
+	c := pin(from, thumb)
+	ent := &pinnedEntry{key: k, t: c}
+	pinnedTransports[k] = pinnedLRU.PushFront(ent)
+	for pinnedLRU.Len() > pinnedMax {
+		dropPinnedLocked(pinnedLRU.Back().Value.(*pinnedEntry))
+	}
+	if base != nil {
+		runtime.AddCleanup(base, func(ent *pinnedEntry) {
+			pinnedMu.Lock()
+			defer pinnedMu.Unlock()
+			dropPinnedLocked(ent)
+		}, ent)
+	}
+	return c
+}
+
+// dropPinnedLocked removes ent from the map, when it is still there, and
+// closes its idle connections.
+func dropPinnedLocked(ent *pinnedEntry) {
+	el := pinnedTransports[ent.key]
+	if el == nil || el.Value.(*pinnedEntry) != ent {
+		return
+	}
+	delete(pinnedTransports, ent.key)
+	pinnedLRU.Remove(el)
+	ent.t.CloseIdleConnections()
+}
+
+// pin returns a copy of t, without a proxy, whose TLS accepts exactly the
+// server certificate with SHA-1 thumbprint want.
+func pin(t *http.Transport, want [sha1.Size]byte) *http.Transport {
+	c := t.Clone()
 	var cfg *tls.Config
-	if t.TLSClientConfig != nil {
-		cfg = t.TLSClientConfig.Clone()
+	if c.TLSClientConfig != nil {
+		cfg = c.TLSClientConfig.Clone()
 	} else {
 		cfg = &tls.Config{MinVersion: tls.VersionTLS12}
 	}
@@ -106,15 +220,14 @@ func pinnedClient(d httpx.Doer, thumbprint string) (*http.Client, error) {
 		if len(cs.PeerCertificates) == 0 {
 			return &tls.CertificateVerificationError{Err: errThumbprint}
 		}
-		got := sha1.Sum(cs.PeerCertificates[0].Raw) // #nosec G401
-		if string(got[:]) != string(want) {
+		if sha1.Sum(cs.PeerCertificates[0].Raw) != want { // #nosec G401
 			return &tls.CertificateVerificationError{UnverifiedCertificates: cs.PeerCertificates, Err: errThumbprint}
 		}
 		return nil
 	}
-	t.TLSClientConfig = cfg
-	t.Proxy = nil
-	return hc, nil
+	c.TLSClientConfig = cfg
+	c.Proxy = nil
+	return c
 }
 
 func decodeThumbprint(s string) ([]byte, error) {
