@@ -103,7 +103,7 @@ func (h *recordHandler) attemptError(t *testing.T, source string) string {
 }
 
 // blackholedIMDS returns the base URL of a loopback address where
-// connecting hangs, as it does for 169.254.169.254 on a machine outside
+// connecting hangs, as it does for the IMDS link-local address on a machine outside
 // Azure: a listener with a backlog of 0 that never accepts, whose queue is
 // filled by one held connection, so that the kernel drops later SYNs.
 func blackholedIMDS(t *testing.T) string {

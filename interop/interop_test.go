@@ -266,7 +266,7 @@ var cases = []struct {
 	// self-signed certificate Go clients pin by IDENTITY_SERVER_THUMBPRINT.
 	{"service-fabric", true, []string{"managed-identity", "default", "azcred-default"}, nil},
 	// azidentity has no setting for the IMDS address (it always asks
-	// 169.254.169.254), so only azcred and @azure/identity, which read
+	// link-local IMDS address), so only azcred and @azure/identity, which read
 	// AZURE_POD_IDENTITY_AUTHORITY_HOST, run on the emulated VM.
 	{"imds", true, []string{"azcred-default"}, []string{"managed-identity", "default"}},
 }
