@@ -265,7 +265,7 @@ var cases = []struct {
 	// @azure/identity does not reach the Service Fabric endpoint, whose
 	// self-signed certificate Go clients pin by IDENTITY_SERVER_THUMBPRINT.
 	{"service-fabric", true, []string{"managed-identity", "default", "azcred-default"}, nil},
-	// azidentity has no setting for the IMDS address (it always asks
+	// azidentity has no setting for the IMDS address (it always asks its
 	// link-local IMDS address), so only azcred and @azure/identity, which read
 	// AZURE_POD_IDENTITY_AUTHORITY_HOST, run on the emulated VM.
 	{"imds", true, []string{"azcred-default"}, []string{"managed-identity", "default"}},
