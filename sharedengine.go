@@ -1,6 +1,8 @@
 package azcred
 
 import (
+	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
 	"log/slog"
@@ -25,9 +27,11 @@ import (
 // maxSharedEngines bounds the process-wide registry of shared engines.
 const maxSharedEngines = 256
 
-// shareKey identifies a shared engine. digest covers the strings (secret
-// material included, so the registry never holds a secret as a key); the
-// interface fields are compared by identity.
+// shareKey identifies a shared engine. digest is an HMAC-SHA256 of the
+// strings (secret material included) under shareDigestKey, so the registry
+// never holds a secret as a key and a dump of it does not let anyone check
+// guesses of a secret offline; the interface fields are compared by
+// identity.
 type shareKey struct {
 	digest    [sha256.Size]byte
 	transport any
@@ -48,6 +52,14 @@ type shareParts struct {
 	seam any
 }
 
+// shareDigestKey keys the registry's digests; it is random in each process
+// and never leaves it.
+var shareDigestKey = func() []byte {
+	k := make([]byte, sha256.Size)
+	rand.Read(k) // never fails (crypto/rand.Read panics instead)
+	return k
+}()
+
 var sharedEngines struct {
 	mu    sync.Mutex
 	m     map[shareKey]*cache.Engine
@@ -63,7 +75,7 @@ func comparableValue(v any) bool {
 // newShareKey builds the key of a credential's engine; ok is false when an
 // option value cannot be compared, and the credential then keeps its own.
 func newShareKey(cfg entraConfig, host, region, tenant string) (shareKey, bool) {
-	h := sha256.New()
+	h := hmac.New(sha256.New, shareDigestKey)
 	var n [8]byte
 	for _, s := range append([]string{cfg.name, host, region, tenant, cfg.clientID}, cfg.share.material...) {
 		binary.BigEndian.PutUint64(n[:], uint64(len(s)))

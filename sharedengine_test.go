@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/binary"
 	"fmt"
 	"testing"
 
@@ -119,4 +121,25 @@ func TestSharedEnginesAreBounded(t *testing.T) {
 		require.NoError(t, err)
 	}
 	assert.LessOrEqual(t, sharedEngineCount(), maxSharedEngines)
+}
+
+// TestShareKeyDigestIsKeyed: the registry's digest of a credential's
+// secret material is keyed with a random per-process key, so a dump of the
+// registry does not let anyone test guesses of a secret offline against a
+// plain SHA-256.
+func TestShareKeyDigestIsKeyed(t *testing.T) {
+	t.Parallel()
+	cfg := entraConfig{name: credNameSecret, clientID: "33333333-3333-3333-3333-333333333333", share: &shareParts{material: []string{"guessable"}}}
+	k, ok := newShareKey(cfg, "https://login.example", "", testTenant)
+	require.True(t, ok)
+	plain := sha256.New()
+	var n [8]byte
+	for _, s := range []string{cfg.name, "https://login.example", "", testTenant, cfg.clientID, "guessable"} {
+		binary.BigEndian.PutUint64(n[:], uint64(len(s)))
+		plain.Write(n[:])
+		plain.Write([]byte(s))
+	}
+	assert.NotEqual(t, plain.Sum(nil), k.digest[:], "the digest must not be a plain SHA-256 of the secret material")
+	k2, _ := newShareKey(cfg, "https://login.example", "", testTenant)
+	assert.Equal(t, k, k2, "the same material gives the same key within the process")
 }

@@ -34,6 +34,7 @@
 // EncryptionKey and can read the database can read the tokens: guard the
 // key like the client secret, and give each application its own key (and
 // KeyPrefix).
+// A Store or Options printed (with any fmt verb) or logged shows no key.
 //
 // Entry names hold every part of the identity a token stands for: the
 // authority, client ID, tenant, scopes and CAE flag, and for a managed
