@@ -540,7 +540,7 @@ func toLower(c byte) byte {
 	return c
 }
 
-// unescape decodes the JSON escapes in s (\uXXXX with surrogate pairs, \",
+// unescape decodes the JSON escapes in s (\u and four hex digits, with surrogate pairs, \",
 // \\, \/, \b, \f, \n, \r, \t), leaving anything else as it is. ok reports
 // whether there was any.
 func unescape(s string) (string, bool) {
