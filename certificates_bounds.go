@@ -89,7 +89,8 @@ type p12PBMAC1Params struct {
 // encrypted content, and every shrouded key outside encrypted content. Keys
 // inside encrypted content are reached only after the MAC has verified with
 // the caller's password, so they come from someone who knew it. It does no
-// cryptography; structure errors are left to the decoder, which reports them.
+// cryptography; a file whose structure it cannot read is refused with
+// errPKCS12Structure.
 func checkPKCS12Work(data []byte) error {
 	var pfx p12PFX
 	if rest, err := asn1.Unmarshal(data, &pfx); err != nil || len(rest) != 0 {

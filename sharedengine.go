@@ -87,9 +87,7 @@ func newShareKey(cfg entraConfig, host, region, tenant string) (shareKey, bool) 
 	if co := cfg.options; co != nil {
 		k.transport, k.logger, k.retry, k.clock = co.Transport, co.Logger, co.Retry, co.clock
 	}
-	if cfg.store != nil {
-		k.store = cfg.store
-	}
+	k.store = cfg.store
 	for _, v := range []any{k.transport, k.clock, k.store, k.seam} {
 		if !comparableValue(v) {
 			return shareKey{}, false

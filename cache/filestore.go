@@ -76,7 +76,8 @@ type FileStoreOptions struct {
 //     fatal. At most 3 set-aside files are kept, none older than 7 days.
 //   - No symbolic link is followed: the directory must be a real directory
 //     owned by the user (on Unix), and the cache and lock files are opened
-//     without following links (a link in their place is set aside).
+//     without following links (a link in the cache file's place is set
+//     aside; one in the lock file's place is an error saying to remove it).
 //
 // A FileStore is safe for concurrent use.
 type FileStore struct {

@@ -35,8 +35,8 @@ const (
 	// again after one that failed or did not extend the token.
 	retryDelay = 30 * time.Second
 	// lookAgainFloor is the shortest wait before a background refresh is
-	// tried again after one that did not extend the token but said, by its
-	// RefreshOn, to look again sooner than retryDelay.
+	// tried again after one that did not extend the token but whose shared
+	// store named a sooner time to look again (lookAgainAt).
 	lookAgainFloor = 100 * time.Millisecond
 )
 

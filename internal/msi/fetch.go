@@ -231,13 +231,6 @@ func (c *Client) arc(ctx context.Context, req *httpx.Request, start time.Time) (
 // maxExcerpt bounds the excerpt of a body that errors and logs carry.
 const maxExcerpt = 512
 
-// Excerpt returns up to 512 bytes of body for errors and logs, with every
-// token shape removed (see [redact.Redactor.Body]); GetToken's own
-// excerpts also remove the secrets its request carried.
-func Excerpt(body []byte) string {
-	return redact.New().Body(body, maxExcerpt)
-}
-
 // retryableStatus reports whether a chain's first answer continues under
 // the full policy: IMDS's own retry statuses and 5xx.
 func retryableStatus(status int) bool {

@@ -7,6 +7,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/azcred/azcred/internal/redact"
 )
 
 func TestParseTokenForms(t *testing.T) {
@@ -148,7 +150,7 @@ func TestParseTokenErrorsHoldNoToken(t *testing.T) {
 	_, err := ParseToken([]byte(`{"access_token":"`+secret+`","expires_on":"`+strings.Repeat("9", 80)+`"}`), time.Now())
 	require.Error(t, err)
 	assert.NotContains(t, err.Error(), secret)
-	assert.NotContains(t, Excerpt([]byte(`{"access_token":"`+secret+`","x":1}`)), secret)
-	assert.NotContains(t, Excerpt([]byte(`token=`+secret)), secret)
+	assert.NotContains(t, redact.New().Body([]byte(`{"access_token":"`+secret+`","x":1}`), maxExcerpt), secret)
+	assert.NotContains(t, redact.New().Body([]byte(`token=`+secret), maxExcerpt), secret)
 	assert.Equal(t, "msi.Token{ExpiresOn: 1970-01-01T00:00:00Z, AccessToken: [REDACTED]}", Token{AccessToken: secret, ExpiresOn: time.Unix(0, 0).UTC()}.String())
 }
