@@ -173,8 +173,9 @@ func (d *devTool) fetch(ctx context.Context, r cache.Request) (cache.Token, erro
 	}
 	res, err := d.runner.Run(ctx, run.cmd)
 	if err == nil {
-		tok, err = run.parse(res.Stdout)
-		err = scrubToolError(err, redact.New(stdoutSecrets(res.Stdout)...))
+		if tok, err = run.parse(res.Stdout); err != nil {
+			err = scrubToolError(err, redact.New(stdoutSecrets(res.Stdout)...))
+		}
 	} else {
 		var exitErr *exec.ExitError
 		if errors.As(err, &exitErr) {

@@ -2,6 +2,7 @@ package benchmarks
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -162,11 +163,11 @@ func Fleet(ctx context.Context, o FleetOptions) (FleetResult, error) {
 	if o.Exe == "" {
 		return FleetResult{}, errors.New("fleet: FleetOptions.Exe is required")
 	}
-	o.Processes = cmpOr(o.Processes, 12)
-	o.Duration = cmpOr(o.Duration, 24*time.Second)
-	o.RefreshIn = cmpOr(o.RefreshIn, 4*time.Second)
-	o.FirstTokenRuns = cmpOr(o.FirstTokenRuns, 20)
-	o.Outage = cmpOr(o.Outage, 10*time.Second)
+	o.Processes = cmp.Or(o.Processes, 12)
+	o.Duration = cmp.Or(o.Duration, 24*time.Second)
+	o.RefreshIn = cmp.Or(o.RefreshIn, 4*time.Second)
+	o.FirstTokenRuns = cmp.Or(o.FirstTokenRuns, 20)
+	o.Outage = cmp.Or(o.Outage, 10*time.Second)
 	progress := o.Progress
 	if progress == nil {
 		progress = io.Discard
@@ -299,14 +300,6 @@ func Fleet(ctx context.Context, o FleetOptions) (FleetResult, error) {
 		res.OutageSlowest = max(res.OutageSlowest, cr.Slowest)
 	}
 	return res, ctx.Err()
-}
-
-func cmpOr[T comparable](v, def T) T {
-	var zero T
-	if v == zero {
-		return def
-	}
-	return v
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) {

@@ -23,8 +23,8 @@ type AzurePipelinesCredentialOptions struct {
 	// EnvironmentCredential).
 	AdditionallyAllowedTenants []string
 
-	// Cache is accepted for compatibility; this credential keeps its tokens
-	// in memory only. Default: the zero Cache.
+	// Cache keeps the credential's access tokens in a persistent store as
+	// well as in memory (see [Cache]). Default: the zero Cache (memory only).
 	Cache Cache
 
 	// DisableInstanceDiscovery has no effect (no discovery requests are
@@ -57,6 +57,7 @@ func NewAzurePipelinesCredential(tenantID, clientID, serviceConnectionID, system
 		ClientOptions:              co,
 		AdditionallyAllowedTenants: onlyTheseTenants(o.AdditionallyAllowedTenants),
 		DisableInstanceDiscovery:   o.DisableInstanceDiscovery,
+		Cache:                      store(o.Cache),
 	})
 	if err != nil {
 		return nil, err

@@ -63,10 +63,9 @@
 //     ever sent.
 //   - [Cache] persists tokens through azcred's encrypted file store (see the
 //     cache package), not MSAL's cache format, so it does not share tokens
-//     with programs using the real azidentity. WorkloadIdentityCredential,
-//     AzurePipelinesCredential and UsernamePasswordCredential accept a Cache
-//     but keep their tokens in memory, since azcred gives those credentials
-//     no persistent store; UsernamePasswordCredential ignores its
+//     with programs using the real azidentity. UsernamePasswordCredential
+//     accepts a Cache but keeps its tokens in memory, since azcred gives it
+//     no persistent store; it ignores its
 //     AuthenticationRecord option for the same reason (it always signs in
 //     with its password), and its Authenticate builds the record from the
 //     claims of the access token it got.

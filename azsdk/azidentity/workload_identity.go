@@ -23,9 +23,8 @@ type WorkloadIdentityCredentialOptions struct {
 	// EnvironmentCredential).
 	AdditionallyAllowedTenants []string
 
-	// Cache is accepted for compatibility; this credential keeps its tokens
-	// in memory only (it re-reads its projected token file anyway).
-	// Default: the zero Cache.
+	// Cache keeps the credential's access tokens in a persistent store as
+	// well as in memory (see [Cache]). Default: the zero Cache (memory only).
 	Cache Cache
 
 	// ClientID is the app's client ID. Default: the AZURE_CLIENT_ID
@@ -76,6 +75,7 @@ func NewWorkloadIdentityCredential(options *WorkloadIdentityCredentialOptions) (
 		AdditionallyAllowedTenants: onlyTheseTenants(o.AdditionallyAllowedTenants),
 		DisableInstanceDiscovery:   o.DisableInstanceDiscovery,
 		EnableAzureProxy:           o.EnableAzureProxy,
+		Cache:                      store(o.Cache),
 	})
 	if err != nil {
 		return nil, err
