@@ -515,8 +515,7 @@ func (e *ChainError) Error() string {
 		// configuration, the variable) and what to do.
 		fmt.Fprintf(&b, ": %s failed, so the chain stopped", a.Source)
 		if a.Err != nil {
-			msg, _, _ := strings.Cut(strings.TrimPrefix(a.Err.Error(), a.Source+": "), "\n")
-			fmt.Fprintf(&b, ": %s", msg)
+			fmt.Fprintf(&b, ": %s", firstLine(strings.TrimPrefix(a.Err.Error(), a.Source+": ")))
 		}
 		b.WriteString("\nAttempts:")
 	} else {
@@ -612,8 +611,10 @@ type DefaultAzureCredentialOptions struct {
 	// IMDSProbeTimeout bounds how long managed identity waits for the
 	// Instance Metadata Service before deciding it is absent (only while
 	// other sources are in the chain). When IMDS has not answered within a
-	// fifth of it, the chain may start the developer tools meanwhile.
-	// Default: 1 s.
+	// fifth of it (two fifths when something accepted the connection and
+	// the probe is not answered either), the chain may start the developer
+	// tools meanwhile. A connection made late gets one more timeout for
+	// its probe. Default: 1 s.
 	IMDSProbeTimeout time.Duration
 
 	// AlwaysProbeIMDS makes managed identity probe IMDS on every machine.
@@ -925,6 +926,9 @@ func (c *DefaultAzureCredential) Diagnose(ctx context.Context, opts TokenRequest
 		switch {
 		case i < len(w.attempts):
 			a = w.attempts[i]
+			if a.Outcome == OutcomeSucceeded {
+				a.Identity = identityMap(w.token.Token) // the walk's winner
+			}
 		case w.answers[i] != nil:
 			a = attemptOf(s.name, w.answers[i].tok, w.answers[i].err, w.answers[i].duration)
 			a.Detail = w.answers[i].detail
@@ -941,13 +945,6 @@ func (c *DefaultAzureCredential) Diagnose(ctx context.Context, opts TokenRequest
 			}
 			a.Walk = WalkNotStarted
 			a.NotStartedReason = notStartedReason(w, decider)
-		}
-		if a.Outcome == OutcomeSucceeded && a.Identity == nil {
-			tok := w.token
-			if i != w.winner && w.answers[i] != nil {
-				tok = w.answers[i].tok
-			}
-			a.Identity = identityMap(tok.Token)
 		}
 		out = append(out, a)
 	}

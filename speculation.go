@@ -48,7 +48,7 @@ const (
 	costProcess
 )
 
-// String names the cost as `azcred doctor` and messages show it.
+// String names the cost (in test failures and when debugging the walk).
 func (c sourceCost) String() string {
 	switch c {
 	case costAbsent:

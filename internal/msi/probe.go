@@ -22,8 +22,10 @@ type result struct {
 // probeGraceFraction sets the grace of a chain's first IMDS request: a
 // fifth of the probe timeout (200 ms by default). A healthy IMDS answers
 // well within it, so a VM pays one request and the chain starts nothing
-// else; past it, the client probes (when something accepted the
-// connection) and tells the chain it is waiting on the network.
+// else; past it, the client tells the chain it is waiting on the network
+// when nothing has connected, or probes when something accepted the
+// connection and tells the chain once the probe is unanswered for another
+// grace.
 const probeGraceFraction = 5
 
 // chainFirst is IMDS inside a chain, where a machine without IMDS must be
@@ -38,8 +40,9 @@ const probeGraceFraction = 5
 // connection, a connection until the probe timeout (none means no IMDS);
 // with a connection, which may be a cold IMDS fetching the token from
 // Entra or a local proxy or VPN that accepts everything and never answers,
-// one header-less probe asks at once whether anything HTTP is there, and
-// the probe timeout still bounds the whole decision. Any answer means
+// one header-less probe asks at once whether anything HTTP is there, within
+// the probe timeout from the start (a connection made late gives the probe
+// one more probe timeout, so the decision takes at most two). Any answer means
 // IMDS: the token request then completes or is retried under the full
 // policy, in this same call. A 404, 410, 429 or 5xx answer to the first
 // request continues under the full policy too.
