@@ -1,10 +1,10 @@
 package emulator
 
 import (
+	"errors"
 	"net/http"
 	"slices"
 	"strings"
-	"time"
 )
 
 // The Azure Resource Manager hosts whose subscription list the proxy
@@ -29,18 +29,17 @@ func (e *Emulator) handleARM(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	bearer, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	tok, err := parseJWT(bearer)
-	if !ok || err != nil || tok.verify(&e.signKey.PublicKey) != nil {
+	claims, err := e.VerifyAccessToken(bearer)
+	if !ok || (err != nil && !errors.Is(err, errTokenExpired)) {
 		w.Header().Set("WWW-Authenticate", `Bearer authorization_uri="https://login.microsoftonline.com/common", error="invalid_token", error_description="The access token is missing or was not issued by this emulator."`)
 		armError(http.StatusUnauthorized, "InvalidAuthenticationToken", "The access token is missing or invalid: it must be a token the emulator issued.")
 		return
 	}
-	exp, _ := numberField(tok.claims, "exp")
-	if e.clk.Now().After(time.Unix(exp, 0)) {
+	if err != nil {
 		armError(http.StatusUnauthorized, "ExpiredAuthenticationToken", "The access token expiry UTC time is earlier than current UTC time.")
 		return
 	}
-	aud := audiences(tok.claims)
+	aud := audiences(claims)
 	if !containsAny(aud, "https://management.azure.com", "https://management.azure.com/", "https://management.core.windows.net", "https://management.core.windows.net/") {
 		armError(http.StatusUnauthorized, "InvalidAuthenticationTokenAudience", "The access token has an invalid audience; ask for https://management.azure.com/.default or https://management.core.windows.net//.default.")
 		return

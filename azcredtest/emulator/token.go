@@ -669,6 +669,10 @@ func (cr claimsRequest) apply(claims map[string]any) {
 	}
 }
 
+// errTokenExpired is VerifyAccessToken's error for a token that verifies but
+// has expired.
+var errTokenExpired = errors.New("emulator: the token expired")
+
 // VerifyAccessToken checks that token was issued by this Emulator (its
 // signature, and its expiry against Options.Clock) and returns its claims.
 // Numbers come back as json.Number.
@@ -688,7 +692,7 @@ func (e *Emulator) VerifyAccessToken(token string) (map[string]any, error) {
 		return nil, errors.New("emulator: the token has no exp claim")
 	}
 	if now := e.clk.Now(); !now.Before(time.Unix(exp, 0)) {
-		return nil, fmt.Errorf("emulator: the token expired at %s", stsTime(time.Unix(exp, 0)))
+		return nil, fmt.Errorf("%w at %s", errTokenExpired, stsTime(time.Unix(exp, 0)))
 	}
 	return tok.claims, nil
 }
