@@ -128,11 +128,6 @@ type coreBacked interface {
 	coreCredential() azcred.TokenCredential
 }
 
-// runtimeStartSpan starts a span of this package's tracer.
-func runtimeStartSpan(ctx context.Context, name string, tr tracing.Tracer) (context.Context, func(error)) {
-	return runtime.StartSpan(ctx, name, tr, nil)
-}
-
 // onlyTheseTenants passes a credential's AdditionallyAllowedTenants option
 // to the core so that the core does not read
 // AZURE_ADDITIONALLY_ALLOWED_TENANTS for it: azidentity reads that variable

@@ -35,7 +35,6 @@ type ChainedTokenCredentialOptions struct {
 // source was unavailable; both list every attempt.
 type ChainedTokenCredential struct {
 	chain  *azcred.ChainedTokenCredential
-	name   string
 	logged atomic.Bool
 }
 
@@ -66,18 +65,18 @@ func NewChainedTokenCredential(sources []azcore.TokenCredential, options *Chaine
 	if err != nil {
 		return nil, err
 	}
-	return &ChainedTokenCredential{chain: chain, name: credNameChain}, nil
+	return &ChainedTokenCredential{chain: chain}, nil
 }
 
 // GetToken returns a token from the first source that gives one.
 func (c *ChainedTokenCredential) GetToken(ctx context.Context, opts policy.TokenRequestOptions) (azcore.AccessToken, error) {
 	tok, err := c.chain.GetToken(ctx, coreRequest(opts))
 	if err != nil {
-		return azcore.AccessToken{}, chainError(ctx, c.name, err)
+		return azcore.AccessToken{}, chainError(ctx, credNameChain, err)
 	}
 	if !c.logged.Load() && logShould(EventAuthentication) && c.logged.CompareAndSwap(false, true) {
 		if name, ok := c.chain.Resolved(); ok {
-			logWrite(EventAuthentication, c.name+" authenticated with "+name)
+			logWrite(EventAuthentication, credNameChain+" authenticated with "+name)
 		}
 	}
 	return azcore.AccessToken{Token: tok.Token, ExpiresOn: tok.ExpiresOn, RefreshOn: tok.RefreshOn}, nil

@@ -6,6 +6,7 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 
 	"github.com/azcred/azcred"
 )
@@ -119,7 +120,7 @@ func (c *DeviceCodeCredential) GetToken(ctx context.Context, opts policy.TokenRe
 func authenticate(ctx context.Context, s *source, auth func(context.Context, *azcred.TokenRequestOptions) (azcred.AuthenticationRecord, error), opts *policy.TokenRequestOptions) (rec AuthenticationRecord, err error) {
 	if s.tracer.Enabled() {
 		var end func(error)
-		ctx, end = runtimeStartSpan(ctx, s.name+".Authenticate", s.tracer)
+		ctx, end = runtime.StartSpan(ctx, s.name+".Authenticate", s.tracer, nil)
 		defer func() { end(err) }()
 	}
 	var co *azcred.TokenRequestOptions
