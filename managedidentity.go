@@ -1,7 +1,6 @@
 package azcred
 
 import (
-	"container/list"
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +13,7 @@ import (
 	"github.com/azcred/azcred/cache"
 	"github.com/azcred/azcred/internal/clock"
 	"github.com/azcred/azcred/internal/httpx"
+	"github.com/azcred/azcred/internal/lru"
 	"github.com/azcred/azcred/internal/msi"
 )
 
@@ -162,15 +162,8 @@ const miRegistryMax = 1024
 
 var (
 	miRegistryMu sync.Mutex
-	miRegistry   = map[miKey]*list.Element{} // of *miRegistered, in miLRU
-	miLRU        = list.New()                // front: looked up most recently
+	miRegistry   = lru.New[miKey, *miEntry](miRegistryMax, nil)
 )
-
-// miRegistered is a registry element: its key, to delete it when dropped.
-type miRegistered struct {
-	key   miKey
-	entry *miEntry
-}
 
 // miRefreshTimeout bounds one managed-identity fetch: the IMDS retry policy
 // may spend well over a minute on a 410 or 429 storm.
@@ -297,18 +290,7 @@ func (c *ManagedIdentityCredential) entry(resource string) *miEntry {
 func miLookup(key miKey, create func() *miEntry) *miEntry {
 	miRegistryMu.Lock()
 	defer miRegistryMu.Unlock()
-	if el := miRegistry[key]; el != nil {
-		miLRU.MoveToFront(el)
-		return el.Value.(*miRegistered).entry
-	}
-	e := create()
-	miRegistry[key] = miLRU.PushFront(&miRegistered{key: key, entry: e})
-	for miLRU.Len() > miRegistryMax {
-		oldest := miLRU.Back()
-		miLRU.Remove(oldest)
-		delete(miRegistry, oldest.Value.(*miRegistered).key)
-	}
-	return e
+	return miRegistry.GetOrAdd(key, create)
 }
 
 // fetch is the engine's FetchFunc: one token from the endpoint.

@@ -69,11 +69,10 @@ func TestManagedIdentityManyCredentialsStayBounded(t *testing.T) {
 	}
 	grown := openFDs(t) - before
 	miRegistryMu.Lock()
-	entries, listed := len(miRegistry), miLRU.Len()
+	entries := miRegistry.Len()
 	miRegistryMu.Unlock()
 	t.Logf("%d credentials: %d new descriptors, %d connections opened, %d registry entries", n, grown, conns.Load(), entries)
 	assert.LessOrEqual(t, entries, miRegistryMax, "the process-wide cache is bounded")
-	assert.Equal(t, entries, listed)
 	assert.Less(t, grown, 64, "descriptors do not grow with the number of credentials")
 	assert.Less(t, conns.Load(), int64(64), "credentials share connections")
 

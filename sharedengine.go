@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/azcred/azcred/cache"
+	"github.com/azcred/azcred/internal/lru"
 )
 
 // Credentials of one identity built again and again in one process (a
@@ -20,7 +21,7 @@ import (
 // tenant, client ID, secret material (the secret, the certificate and key,
 // the token file), and the options that shape a request (the same Transport,
 // Logger, Retry and Cache values). The registry holds engines strongly and is
-// bounded: past maxSharedEngines the oldest entry is dropped (its credentials
+// bounded: past maxSharedEngines the entry used least recently is dropped (its credentials
 // keep their engine; new ones get a new engine). Engines start no goroutine
 // of their own beyond their fetches, so dropping one leaks nothing.
 
@@ -60,11 +61,10 @@ var shareDigestKey = func() []byte {
 	return k
 }()
 
-var sharedEngines struct {
-	mu    sync.Mutex
-	m     map[shareKey]*cache.Engine
-	order []shareKey // oldest first
-}
+var sharedEngines = struct {
+	mu sync.Mutex
+	m  *lru.Map[shareKey, *cache.Engine]
+}{m: lru.New[shareKey, *cache.Engine](maxSharedEngines, nil)}
 
 // comparableValue reports whether v can be part of a map key without a
 // run-time panic.
@@ -101,27 +101,14 @@ func newShareKey(cfg entraConfig, host, region, tenant string) (shareKey, bool) 
 func sharedEngine(k shareKey, build func() *cache.Engine) *cache.Engine {
 	sharedEngines.mu.Lock()
 	defer sharedEngines.mu.Unlock()
-	if e := sharedEngines.m[k]; e != nil {
-		return e
-	}
-	if sharedEngines.m == nil {
-		sharedEngines.m = map[shareKey]*cache.Engine{}
-	}
-	if len(sharedEngines.order) >= maxSharedEngines {
-		delete(sharedEngines.m, sharedEngines.order[0])
-		sharedEngines.order = sharedEngines.order[1:]
-	}
-	e := build()
-	sharedEngines.m[k] = e
-	sharedEngines.order = append(sharedEngines.order, k)
-	return e
+	return sharedEngines.m.GetOrAdd(k, build)
 }
 
 // sharedEngineCount is the registry's size, for tests.
 func sharedEngineCount() int {
 	sharedEngines.mu.Lock()
 	defer sharedEngines.mu.Unlock()
-	return len(sharedEngines.m)
+	return sharedEngines.m.Len()
 }
 
 // shareUnless returns p for a credential that shares its engine, nil when

@@ -1,7 +1,6 @@
 package msi
 
 import (
-	"container/list"
 	"context"
 	"crypto/sha1" // #nosec G505 -- Service Fabric names its certificate by SHA-1 thumbprint
 	"crypto/tls"
@@ -17,6 +16,7 @@ import (
 	"weak"
 
 	"github.com/azcred/azcred/internal/httpx"
+	"github.com/azcred/azcred/internal/lru"
 )
 
 // dialBoundKey is the request-context key of a connection bound: a
@@ -152,14 +152,8 @@ const pinnedMax = 64
 // later changes to the caller's transport do not reach it.
 var (
 	pinnedMu         sync.Mutex
-	pinnedTransports = map[pinnedKey]*list.Element{} // Value: *pinnedEntry
-	pinnedLRU        list.List                       // front: used most recently
+	pinnedTransports = lru.New(pinnedMax, func(_ pinnedKey, t *http.Transport) { t.CloseIdleConnections() })
 )
-
-type pinnedEntry struct {
-	key pinnedKey
-	t   *http.Transport
-}
 
 func pinnedTransport(base *http.Transport, thumb [sha1.Size]byte) *http.Transport {
 	k := pinnedKey{thumb: thumb}
@@ -168,40 +162,22 @@ func pinnedTransport(base *http.Transport, thumb [sha1.Size]byte) *http.Transpor
 	}
 	pinnedMu.Lock()
 	defer pinnedMu.Unlock()
-	if el := pinnedTransports[k]; el != nil {
-		pinnedLRU.MoveToFront(el)
-		return el.Value.(*pinnedEntry).t
+	if c, ok := pinnedTransports.Get(k); ok {
+		return c
 	}
 	from := base
 	if from == nil {
 		from = ownTransport()
 	}
-	c := pin(from, thumb)
-	ent := &pinnedEntry{key: k, t: c}
-	pinnedTransports[k] = pinnedLRU.PushFront(ent)
-	for pinnedLRU.Len() > pinnedMax {
-		dropPinnedLocked(pinnedLRU.Back().Value.(*pinnedEntry))
-	}
+	c := pinnedTransports.GetOrAdd(k, func() *http.Transport { return pin(from, thumb) })
 	if base != nil {
-		runtime.AddCleanup(base, func(ent *pinnedEntry) {
+		runtime.AddCleanup(base, func(c *http.Transport) {
 			pinnedMu.Lock()
 			defer pinnedMu.Unlock()
-			dropPinnedLocked(ent)
-		}, ent)
+			pinnedTransports.RemoveIf(k, func(t *http.Transport) bool { return t == c })
+		}, c)
 	}
 	return c
-}
-
-// dropPinnedLocked removes ent from the map, when it is still there, and
-// closes its idle connections.
-func dropPinnedLocked(ent *pinnedEntry) {
-	el := pinnedTransports[ent.key]
-	if el == nil || el.Value.(*pinnedEntry) != ent {
-		return
-	}
-	delete(pinnedTransports, ent.key)
-	pinnedLRU.Remove(el)
-	ent.t.CloseIdleConnections()
 }
 
 // pin returns a copy of t, without a proxy, whose TLS accepts exactly the

@@ -44,10 +44,7 @@ func TestPinnedTransportIsSharedBoundedAndReleased(t *testing.T) {
 	count := func() int {
 		pinnedMu.Lock()
 		defer pinnedMu.Unlock()
-		if len(pinnedTransports) != pinnedLRU.Len() {
-			t.Fatalf("map holds %d entries, list %d", len(pinnedTransports), pinnedLRU.Len())
-		}
-		return len(pinnedTransports)
+		return pinnedTransports.Len()
 	}
 	a, err := pinnedClient(nil, thumb(0))
 	if err != nil {
@@ -99,7 +96,7 @@ func TestPinnedTransportIsSharedBoundedAndReleased(t *testing.T) {
 	held := func() bool {
 		pinnedMu.Lock()
 		defer pinnedMu.Unlock()
-		return pinnedTransports[key] != nil
+		return pinnedTransports.Contains(key)
 	}
 	if _, err := pinnedClient(&http.Client{Transport: base}, thumb(0)); err != nil {
 		t.Fatal(err)
